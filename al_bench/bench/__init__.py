@@ -1,0 +1,1 @@
+"""bench piece (see docs/ARCHITECTURE.md)."""

@@ -1,0 +1,1 @@
+"""Thin console scripts: compose config, call one package function, print the result."""

@@ -1,0 +1,7 @@
+"""Console script stub until its issue lands."""
+
+import sys
+
+
+def main() -> None:
+    sys.exit("al-bench: not implemented yet")

@@ -1,0 +1,1 @@
+"""Data: COCO-format loading, the synthetic generator, splits, augmentation and target encoding."""

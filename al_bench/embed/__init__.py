@@ -1,0 +1,1 @@
+"""embed piece (see docs/ARCHITECTURE.md)."""

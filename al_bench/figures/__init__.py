@@ -1,0 +1,1 @@
+"""figures piece (see docs/ARCHITECTURE.md)."""

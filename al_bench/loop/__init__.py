@@ -1,0 +1,1 @@
+"""loop piece (see docs/ARCHITECTURE.md)."""

@@ -1,0 +1,1 @@
+"""pose piece (see docs/ARCHITECTURE.md)."""

@@ -1,0 +1,1 @@
+"""search piece (see docs/ARCHITECTURE.md)."""

@@ -1,0 +1,1 @@
+"""strategies piece (see docs/ARCHITECTURE.md)."""

@@ -1,0 +1,1 @@
+"""tracking piece (see docs/ARCHITECTURE.md)."""
