@@ -77,7 +77,9 @@ class AnnoyIndex(KnnIndex):
 
     def _query_rows(self, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         results = []
-        for row in tqdm(rows.tolist(), desc="annoy query", disable=not self.progress or len(rows) < 1000, leave=False):
+        for row in tqdm(
+            rows.tolist(), desc="annoy query", disable=not self.progress or len(rows) < 1000, leave=False
+        ):
             ids, dists = self._index.get_nns_by_item(row, k + 1, self.search_k, True)
             if row in ids:
                 at = ids.index(row)
@@ -88,6 +90,8 @@ class AnnoyIndex(KnnIndex):
     def _query_vectors(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         results = [
             self._index.get_nns_by_vector(v, k, self.search_k, True)
-            for v in tqdm(vectors, desc="annoy query", disable=not self.progress or len(vectors) < 1000, leave=False)
+            for v in tqdm(
+                vectors, desc="annoy query", disable=not self.progress or len(vectors) < 1000, leave=False
+            )
         ]
         return self._collect(results, k)

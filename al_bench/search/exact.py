@@ -81,7 +81,10 @@ class ExactIndex(KnnIndex):
         # Gather the k winners' vectors in slices so memory stays bounded for large k * d.
         step = max(1, _GATHER_FLOATS // (nbrs.shape[1] * q.shape[1]))
         d = torch.cat(
-            [(q[s : s + step, None, :] - self._db[nbrs[s : s + step]]).norm(dim=2) for s in range(0, len(q), step)]
+            [
+                (q[s : s + step, None, :] - self._db[nbrs[s : s + step]]).norm(dim=2)
+                for s in range(0, len(q), step)
+            ]
         )
         if self.metric == "angular":
             # Annoy: distance sqrt(2) whenever either vector has zero norm.
@@ -92,7 +95,9 @@ class ExactIndex(KnnIndex):
     def _search(self, q: torch.Tensor, q_zero: torch.Tensor, k: int, self_rows: torch.Tensor | None):
         nbr_chunks, dist_chunks = [], []
         starts = range(0, len(q), self.chunk_size)
-        for start in tqdm(starts, desc="exact k-NN", disable=not self.progress or len(starts) < 4, leave=False):
+        for start in tqdm(
+            starts, desc="exact k-NN", disable=not self.progress or len(starts) < 4, leave=False
+        ):
             stop = start + self.chunk_size
             scores = self._scores(q[start:stop])
             if self_rows is not None:

@@ -34,7 +34,9 @@ def brute_force(x: np.ndarray, metric: str, k: int):
 @pytest.mark.parametrize("metric", ["angular", "euclidean", "dot"])
 def test_exact_matches_brute_force_with_small_chunks(metric):
     x = np.random.default_rng(0).normal(size=(60, 7)).astype(np.float32)
-    nbrs, dist = ExactIndex(metric, chunk_size=7, device="cpu", progress=False).build(x).query(np.arange(60), 5)
+    nbrs, dist = (
+        ExactIndex(metric, chunk_size=7, device="cpu", progress=False).build(x).query(np.arange(60), 5)
+    )
     ref_n, ref_d = brute_force(x, metric, 5)
     assert nbrs.shape == (60, 5) and nbrs.dtype == np.int64 and dist.dtype == np.float32
     np.testing.assert_array_equal(nbrs, ref_n)
@@ -54,7 +56,9 @@ def test_exact_hand_built_points():
 def test_annoy_with_enough_trees_equals_exact(metric):
     x = np.random.default_rng(1).normal(size=(200, 8)).astype(np.float32)
     rows = np.arange(200)
-    a_n, a_d = AnnoyIndex(metric, n_trees=50, search_k=200 * 50, seed=3, progress=False).build(x).query(rows, 10)
+    a_n, a_d = (
+        AnnoyIndex(metric, n_trees=50, search_k=200 * 50, seed=3, progress=False).build(x).query(rows, 10)
+    )
     e_n, e_d = ExactIndex(metric, device="cpu", progress=False).build(x).query(rows, 10)
     np.testing.assert_array_equal(a_n, e_n)
     np.testing.assert_allclose(a_d, e_d, rtol=1e-4, atol=1e-4)
@@ -83,7 +87,9 @@ def test_zero_vector_angular_distance_is_sqrt2_like_annoy():
 def test_annoy_is_deterministic_with_seed_and_on_disk(tmp_path):
     x = np.random.default_rng(4).normal(size=(300, 16)).astype(np.float32)
     rows = np.arange(300)
-    runs = [AnnoyIndex(n_trees=3, search_k=30, seed=7, progress=False).build(x).query(rows, 5) for _ in range(2)]
+    runs = [
+        AnnoyIndex(n_trees=3, search_k=30, seed=7, progress=False).build(x).query(rows, 5) for _ in range(2)
+    ]
     disk = AnnoyIndex(n_trees=3, search_k=30, seed=7, on_disk_path=str(tmp_path / "f.ann"), progress=False)
     disk_n, _ = disk.build(x).query(rows, 5)
     np.testing.assert_array_equal(runs[0][0], runs[1][0])

@@ -1,0 +1,195 @@
+"""Strategies built on the neighbourhood-suppression walk: ``diversity``, ``heatmap_annoy``, ``heatmap_exact``.
+
+- ``heatmap_annoy`` (the paper): the uncertainty stage keeps the ``ceil(budget / selection_ratio)``
+  most uncertain images; the walk over their embeddings (index from ``cfg.index``, Annoy) keeps
+  ``budget`` of them.
+- ``heatmap_exact``: the same walk with the exact backend (same metric as ``cfg.index``), so any
+  difference in accuracy or time is the index's alone.
+- ``diversity``: no uncertainty stage; the walk covers the whole pool in a seeded random order
+  (``order: random``, from the context RNG) or by ascending id (``order: id``), with the index from
+  ``cfg.index``. ``selection_ratio: null`` means ``budget / pool size``, so the suppression radius is
+  what the whole pool needs to be covered by ``budget`` picks.
+
+Every selection also measures its own quality (``quality: true``): overlap with the exact walk on
+the same candidates and order, k-NN recall@10 of the index on ``quality_sample`` candidates (drawn
+from a generator seeded with ``quality_seed``, not the run's RNG, so turning the measures off does not
+change later rounds), and the coverage radius. For an exact index, overlap and recall are 1 by
+definition and are reported as such without recomputation.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from al_bench.search import ExactIndex, KnnIndex, build_index
+from al_bench.strategies.base import Picked, SelectionContext, Strategy, ceil_div
+from al_bench.strategies.quality import coverage_radius, knn_recall, overlap
+from al_bench.strategies.ranking import UncertaintyStrategy
+from al_bench.strategies.walk import suppression_size, suppression_walk
+
+
+class WalkStrategy(Strategy):
+    """Shared machinery: candidates -> embeddings -> index -> walk -> quality measures.
+
+    Args:
+        name: strategy name.
+        index: ``index`` config (``name``/``_target_`` + constructor arguments).
+        selection_ratio: fraction of candidates the walk keeps (``None``: subclass decides).
+        exact: constructor arguments of the exact reference index (``chunk_size``, ``device``).
+        quality: compute the selection-quality measures.
+        quality_sample: queries sampled for the recall measure.
+        quality_k: neighbours for the recall measure (recall@quality_k).
+        quality_seed: seed of the sampling generator for the recall measure.
+    """
+
+    def __init__(
+        self,
+        name: str | None = None,
+        index: Mapping[str, Any] | None = None,
+        selection_ratio: float | None = 0.2,
+        exact: Mapping[str, Any] | None = None,
+        quality: bool = True,
+        quality_sample: int = 200,
+        quality_k: int = 10,
+        quality_seed: int = 0,
+    ) -> None:
+        super().__init__(name)
+        self.index_cfg = dict(index or {"name": "annoy"})
+        if selection_ratio is not None:
+            suppression_size(selection_ratio)  # validates the range now, not at round 3
+        self.selection_ratio = selection_ratio
+        self.exact_cfg = dict(exact or {})
+        self.quality = quality
+        self.quality_sample = int(quality_sample)
+        self.quality_k = int(quality_k)
+        self.quality_seed = int(quality_seed)
+
+    @property
+    def metric(self) -> str:
+        return self.index_cfg.get("metric", "angular")
+
+    def _candidates(self, context: SelectionContext, budget: int) -> tuple[np.ndarray, float, Picked]:
+        """Candidate ids in walk order, the selection ratio, and scores/info to pass on."""
+        raise NotImplementedError
+
+    def _select(self, context: SelectionContext, budget: int) -> Picked:
+        candidates, ratio, extra = self._candidates(context, budget)
+        vectors = context.embeddings(candidates)
+        start = time.perf_counter()
+        index = build_index(self.index_cfg).build(vectors)
+        build_s = time.perf_counter() - start
+        n_suppress = suppression_size(ratio)
+        walk = suppression_walk(np.arange(len(candidates)), index, n_suppress, budget)
+        info = {
+            **extra.info,
+            "index": index.name,
+            "selection_ratio": ratio,
+            "n_candidates": len(candidates),
+            "n_suppress": n_suppress,
+            "n_walked": walk.n_walked,
+            "n_suppressed": walk.n_suppressed,
+            "n_filled": walk.n_filled,
+        }
+        if "scores" in info:
+            info["scores"] = [info["scores"][r] for r in walk.rows]
+        quality, quality_s = dict(extra.quality), 0.0
+        if self.quality:
+            start = time.perf_counter()
+            quality.update(self._quality(index, vectors, walk.rows, n_suppress, budget))
+            quality_s = time.perf_counter() - start
+        timings = {"index_build_s": build_s, "query_s": walk.query_s, "quality_s": quality_s}
+        return Picked(candidates[walk.rows], timings=timings, quality=quality, info=info)
+
+    def _quality(self, index: KnnIndex, vectors: np.ndarray, rows: np.ndarray, n_suppress: int, budget: int):
+        exact_kwargs = {"progress": False, **self.exact_cfg}
+        quality = {"coverage_radius": coverage_radius(vectors, rows, self.metric, **exact_kwargs)}
+        n, k = len(vectors), min(self.quality_k, len(vectors) - 1)
+        if isinstance(index, ExactIndex):
+            quality.update(overlap_exact=1.0, knn_recall=1.0)
+        elif k >= 1:
+            exact = ExactIndex(self.metric, **exact_kwargs).build(vectors)
+            exact_rows = suppression_walk(np.arange(n), exact, n_suppress, budget).rows
+            sample = np.random.default_rng(self.quality_seed).permutation(n)[: self.quality_sample]
+            quality["overlap_exact"] = overlap(rows, exact_rows)
+            quality["knn_recall"] = knn_recall(index, exact, np.sort(sample), k)
+        return quality
+
+
+class DiversityStrategy(WalkStrategy):
+    """Diversity only: the walk over the whole pool in seeded random (or id) order.
+
+    Args:
+        order: ``random`` (a permutation from the context RNG) or ``id`` (ascending global id).
+        selection_ratio: ``None`` = ``budget / pool size``; a number fixes the suppression size.
+    """
+
+    name = "diversity"
+
+    def __init__(self, order: str = "random", selection_ratio: float | None = None, **kwargs: Any) -> None:
+        super().__init__(selection_ratio=selection_ratio, **kwargs)
+        if order not in ("random", "id"):
+            raise ValueError(f"diversity order must be 'random' or 'id'; got {order!r}")
+        self.order = order
+
+    @classmethod
+    def from_config(cls, params, index, embedding):
+        return cls(**{**params, "index": dict(index)})
+
+    def _candidates(self, context: SelectionContext, budget: int):
+        ids = context.pool_ids
+        if self.order == "random":
+            ids = ids[context.rng.permutation(len(ids))]
+        ratio = self.selection_ratio if self.selection_ratio is not None else budget / len(ids)
+        return ids, ratio, Picked(ids, info={"order": self.order})
+
+
+class HeatmapDiversity(WalkStrategy):
+    """Uncertainty stage (``uncertainty`` config) then the walk; the base of heatmap_annoy/heatmap_exact."""
+
+    def __init__(self, uncertainty: Mapping[str, Any] | None = None, selection_ratio: float = 0.2, **kwargs):
+        if selection_ratio is None:
+            raise ValueError(f"{kwargs.get('name', self.name)}: selection_ratio must be a number in (0, 1]")
+        super().__init__(selection_ratio=selection_ratio, **kwargs)
+        self.uncertainty = UncertaintyStrategy(uncertainty=uncertainty)
+
+    def _candidates(self, context: SelectionContext, budget: int):
+        ranked, scores, info = self.uncertainty.ranked_pool(context)
+        n_candidates = min(ceil_div(budget, self.selection_ratio), len(ranked))
+        quality = {}
+        if "filter_passed" in info:
+            # peak_count: more passes than needed keep the top-ranked; fewer are filled by the ranking.
+            info["candidates_from_fill"] = max(0, n_candidates - info["filter_passed"])
+            quality["filter_pass_fraction"] = info["filter_pass_fraction"]
+        info["scores"] = scores[:n_candidates].tolist()
+        return ranked[:n_candidates], self.selection_ratio, Picked(ranked, quality=quality, info=info)
+
+
+class HeatmapAnnoy(HeatmapDiversity):
+    """The paper's method: uncertainty filter + Annoy neighbourhood suppression (index from ``cfg.index``)."""
+
+    name = "heatmap_annoy"
+
+    @classmethod
+    def from_config(cls, params, index, embedding):
+        if index.get("name") == "exact":
+            raise ValueError(
+                "strategy heatmap_annoy needs an approximate index (index=annoy); got index=exact. "
+                "Use strategy=heatmap_exact for the exact walk."
+            )
+        return cls(**{**params, "index": dict(index)})
+
+
+class HeatmapExact(HeatmapDiversity):
+    """The same walk as heatmap_annoy with exact neighbours (same metric as ``cfg.index``)."""
+
+    name = "heatmap_exact"
+
+    @classmethod
+    def from_config(cls, params, index, embedding):
+        exact = dict(params.get("exact") or {})
+        exact_index = {"name": "exact", "metric": index.get("metric", "angular"), **exact}
+        return cls(**{**params, "index": exact_index})

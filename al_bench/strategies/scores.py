@@ -1,0 +1,87 @@
+"""Per-image uncertainty scores from predicted keypoint-heatmap peaks ``(N, 17, M)``.
+
+``peaks[i, k]`` holds the NMS local-maximum values of keypoint ``k``'s heatmap in image ``i``, sorted
+descending and padded with 0; 0 means "no peak" (``peaks[:, :, 0]`` is the heatmap maximum).
+
+Modes of :func:`uncertainty_scores` (higher = more uncertain = picked first):
+
+- ``mean_max`` (default, DESIGN.md): ``1 - mean_k max_xy H_k``; low activation is uncertain.
+- ``min``: ``1 - min_k max_xy H_k``; the weakest keypoint decides.
+- ``mean_topk``: ``1 - mean`` of the ``topk`` *largest* keypoint maxima: an image is certain when it
+  has at least ``topk`` confident keypoints, whatever its other (e.g. truncated) keypoints do.
+- ``peak_count`` (Kaplan, Juvonen & Lensu 2020): ``count`` = keypoints whose peak is below
+  ``th_hm``; the image passes the filter when ``count > th_kp``. Ranking is by ``count`` descending,
+  then mean peak ascending, so images that pass always come first and the ranking also orders the fill
+  when too few pass.
+
+:func:`mpe_scores` is multiple-peak entropy (Liu & Ferrari 2017).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+MODES = ("mean_max", "min", "mean_topk", "peak_count")
+
+
+@dataclass(frozen=True)
+class UncertaintyScores:
+    """Scores of the pool's images; rank by ``primary`` then ``secondary`` (both descending).
+
+    Attributes:
+        primary: the score (``peak_count``: the count of weak keypoints).
+        secondary: tie-breaker (``peak_count``: ``1 - mean peak``), or None.
+        passed: ``peak_count`` only: images with ``count > th_kp``; None otherwise.
+    """
+
+    primary: np.ndarray
+    secondary: np.ndarray | None = None
+    passed: np.ndarray | None = None
+
+
+def uncertainty_scores(
+    peaks: np.ndarray, mode: str = "mean_max", topk: int = 5, th_hm: float = 0.5, th_kp: int = 8
+) -> UncertaintyScores:
+    """Score images by heatmap activation (see the module docstring for the modes).
+
+    Args:
+        peaks: ``(N, 17, M)`` peak values, sorted descending per keypoint, padded with 0.
+        mode: ``mean_max``, ``min``, ``mean_topk`` or ``peak_count``.
+        topk: keypoints averaged by ``mean_topk``.
+        th_hm: ``peak_count``: a keypoint whose peak is below this is "weak".
+        th_kp: ``peak_count``: the image passes when more than this many keypoints are weak.
+    """
+    maxima = np.asarray(peaks, dtype=np.float32)[:, :, 0]
+    if mode == "mean_max":
+        return UncertaintyScores(1.0 - maxima.mean(axis=1))
+    if mode == "min":
+        return UncertaintyScores(1.0 - maxima.min(axis=1))
+    if mode == "mean_topk":
+        if not 1 <= topk <= maxima.shape[1]:
+            raise ValueError(f"uncertainty.topk must be in [1, {maxima.shape[1]}]; got {topk}")
+        top = -np.sort(-maxima, axis=1)[:, :topk]
+        return UncertaintyScores(1.0 - top.mean(axis=1))
+    if mode == "peak_count":
+        count = (maxima < th_hm).sum(axis=1).astype(np.float64)
+        return UncertaintyScores(count, secondary=1.0 - maxima.mean(axis=1), passed=count > th_kp)
+    raise ValueError(f"unknown uncertainty mode {mode!r}; valid modes: {', '.join(MODES)}")
+
+
+def mpe_scores(peaks: np.ndarray) -> np.ndarray:
+    """Multiple-peak entropy per image (Liu & Ferrari 2017), summed over keypoints.
+
+    For each keypoint the NMS peaks with value > 0 are softmax-normalised, ``q_i = exp(p_i) / sum_j
+    exp(p_j)``, and their entropy ``-sum_i q_i log q_i`` is taken. Padding (0) and non-positive values
+    are "no peak". A keypoint with 0 or 1 peaks has entropy 0 (one peak is unambiguous), so an image
+    whose keypoints all have at most one peak scores 0 and comes last.
+    """
+    p = np.asarray(peaks, dtype=np.float64)
+    valid = p > 0
+    shifted = np.where(valid, p - np.where(valid, p, -np.inf).max(axis=2, keepdims=True), 0.0)
+    weights = np.where(valid, np.exp(shifted), 0.0)
+    total = weights.sum(axis=2, keepdims=True)
+    q = np.divide(weights, total, out=np.zeros_like(weights), where=total > 0)
+    plogp = np.where(q > 0, q * np.log(np.where(q > 0, q, 1.0)), 0.0)
+    return -plogp.sum(axis=(1, 2)) + 0.0  # + 0.0 turns -0.0 into 0.0
