@@ -1,0 +1,164 @@
+"""Sweep figures: final metric and sampling time vs a swept config key (selection ratio, Annoy trees)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from al_bench.figures import style
+from al_bench.figures.runs import PARAM_PREFIX, FiguresError
+from al_bench.figures.stats import t_interval
+
+SWEEP_PARAMS = ("strategy.selection_ratio", "index.n_trees")
+"""Keys the sweep figures are drawn for, when an experiment varies them."""
+
+
+def swept_params(runs: pd.DataFrame, candidates: tuple[str, ...] = SWEEP_PARAMS) -> list[str]:
+    """The candidate keys that take more than one value among the runs (numeric values only)."""
+    found = []
+    for key in candidates:
+        column = PARAM_PREFIX + key
+        if column in runs.columns and pd.to_numeric(runs[column], errors="coerce").dropna().nunique() > 1:
+            found.append(key)
+    return found
+
+
+def _hold_others_fixed(
+    runs: pd.DataFrame, key: str, others: list[str]
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Keep only runs where every other swept key sits at its most common value (one-at-a-time sweep)."""
+    fixed = {}
+    for other in others:
+        column = PARAM_PREFIX + other
+        if column not in runs.columns:
+            continue
+        mode = runs.drop_duplicates("run_id")[column].mode()
+        if mode.empty:
+            continue
+        fixed[other] = mode.iloc[0]
+        runs = runs[runs[column] == fixed[other]]
+    return runs, fixed
+
+
+def sweep_table(
+    runs: pd.DataFrame, key: str, metric: str = "ap", others: tuple[str, ...] = SWEEP_PARAMS
+) -> pd.DataFrame:
+    """Final ``metric`` and mean sampling time per strategy and value of ``key``, over seeds.
+
+    Args:
+        runs: tidy table from ``load_runs``.
+        key: swept config key (``strategy.selection_ratio``, ``index.n_trees``).
+        metric: metric read at each run's last round.
+        others: other swept keys, held at their most common value.
+
+    Returns:
+        Columns ``strategy, value, final_mean, final_low, final_high, time_mean, time_low, time_high,
+        n_seeds`` (95 % t-intervals over seeds; time = sampling_time_s averaged over a run's rounds),
+        and ``attrs["fixed"]`` = the values the other keys were held at.
+    """
+    column = PARAM_PREFIX + key
+    if column not in runs.columns:
+        raise FiguresError(f"no run logged param {key!r}")
+    subset, fixed = _hold_others_fixed(runs[runs[column].notna()], key, [o for o in others if o != key])
+    per_run = []
+    for run_id, part in subset.groupby("run_id", sort=False):
+        part = part.sort_values("step")
+        finals = part[metric].dropna() if metric in part else pd.Series(dtype=float)
+        times = part["sampling_time_s"].dropna() if "sampling_time_s" in part else pd.Series(dtype=float)
+        per_run.append(
+            {
+                "strategy": part["strategy"].iloc[0],
+                "value": float(part[column].iloc[0]),
+                "final": float(finals.iloc[-1]) if len(finals) else np.nan,
+                "time": float(times.mean()) if len(times) else np.nan,
+            }
+        )
+    per_run_df = pd.DataFrame(per_run)
+    rows = []
+    for (strategy, value), part in per_run_df.groupby(["strategy", "value"], sort=True):
+        f_mean, f_low, f_high = t_interval(part["final"])
+        t_mean, t_low, t_high = t_interval(part["time"])
+        rows.append(
+            {
+                "strategy": strategy,
+                "value": value,
+                "final_mean": f_mean,
+                "final_low": f_low,
+                "final_high": f_high,
+                "time_mean": t_mean,
+                "time_low": t_low,
+                "time_high": t_high,
+                "n_seeds": len(part),
+            }
+        )
+    table = pd.DataFrame(rows)
+    table.attrs["fixed"] = fixed
+    return table
+
+
+def plot_sweep(runs: pd.DataFrame, key: str, out_dir: str | Path, metric: str = "ap") -> list[Path]:
+    """Two panels vs the swept value: final ``metric`` and sampling time, one line per strategy.
+
+    Args:
+        runs: tidy table from ``load_runs``.
+        key: swept config key.
+        out_dir: folder for ``sweep_<key>.png/.pdf``.
+        metric: metric at the last round.
+
+    Returns:
+        Paths of the PNG and PDF.
+
+    Raises:
+        FiguresError: the key does not take at least two values.
+    """
+    table = sweep_table(runs, key, metric)
+    if table["value"].nunique() < 2:
+        raise FiguresError(f"param {key!r} takes fewer than two values: nothing to sweep")
+    style.apply_style()
+    fig, axes = plt.subplots(1, 2, figsize=(10.0, 4.0))
+    panels = [
+        ("final", style.metric_label(metric), f"final {style.metric_short(metric)} (last round)"),
+        ("time", "sampling time per round (s)", "sampling time"),
+    ]
+    for ax, (prefix, ylabel, title) in zip(axes, panels):
+        for strategy in sorted(table["strategy"].unique(), key=style.strategy_rank):
+            part = table[table["strategy"] == strategy].sort_values("value")
+            color = style.strategy_color(strategy)
+            ax.plot(
+                part["value"],
+                part[f"{prefix}_mean"],
+                "-o",
+                ms=4,
+                color=color,
+                label=f"{style.strategy_label(strategy)} ({int(part['n_seeds'].max())} seeds)",
+            )
+            ax.fill_between(
+                part["value"],
+                part[f"{prefix}_low"],
+                part[f"{prefix}_high"],
+                color=color,
+                alpha=0.15,
+                linewidth=0,
+            )
+        values = table["value"]
+        if values.min() > 0 and values.max() / values.min() >= 10:
+            ax.set_xscale("log")  # tree counts span decades
+        ax.set_xticks(sorted(values.unique()), [f"{v:g}" for v in sorted(values.unique())])
+        ax.minorticks_off()
+        if prefix == "time":
+            ax.set_ylim(bottom=0)  # a flat time curve must not look like a steep one
+        ax.set_xlabel(style.param_label(key))
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+    axes[0].legend(loc="best", frameon=False)
+    fixed = table.attrs.get("fixed", {})
+    held = "; ".join(f"{k} = {v}" for k, v in fixed.items())
+    fig.suptitle(
+        f"Sweep over {key}: mean over seeds, shaded 95% t-interval"
+        + (f"\n(held fixed: {held})" if held else "")
+    )
+    fig.tight_layout()
+    return style.save_figure(fig, out_dir, f"sweep_{key.replace('.', '_')}")

@@ -1,0 +1,186 @@
+"""A tiny MLflow store with synthetic AL runs in the loop's schema (docs/ARCHITECTURE.md, loop / tracking).
+
+Experiment ``bench``: 3 strategies x 2 seeds x 4 rounds, with selections artifacts and a tiny
+synthetic pool (images + annotation file with per-image ``attributes``) that the params point at.
+Experiment ``sweep``: heatmap_annoy over ``strategy.selection_ratio`` and ``index.n_trees``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+STRATEGIES = ("random", "uncertainty", "heatmap_annoy")
+SEEDS = (0, 1)
+ROUNDS = 4
+INITIAL = 8
+BUDGET = 4
+N_POOL = 40
+FAMILIES = ("standing", "sitting", "lying")
+
+# AP per (strategy, seed) and round: hand-picked, non-linear, so the AUC test checks real arithmetic.
+AP = {
+    ("random", 0): [0.10, 0.20, 0.25, 0.30],
+    ("random", 1): [0.12, 0.18, 0.27, 0.34],
+    ("uncertainty", 0): [0.10, 0.25, 0.32, 0.36],
+    ("uncertainty", 1): [0.12, 0.22, 0.30, 0.40],
+    ("heatmap_annoy", 0): [0.10, 0.30, 0.40, 0.45],
+    ("heatmap_annoy", 1): [0.12, 0.28, 0.38, 0.47],
+}
+TIMINGS = {  # uncertainty_s, embedding_s, index_build_s, query_s per round
+    "random": (0.0, 0.0, 0.0, 0.0),
+    "uncertainty": (1.0, 0.0, 0.0, 0.0),
+    "heatmap_annoy": (1.0, 0.5, 0.25, 0.125),
+}
+
+
+def family_of(image_id: int) -> str:
+    """Pose family of the one person in pool image ``image_id``: 'lying' is rare (every 10th image)."""
+    if image_id % 10 == 0:
+        return "lying"
+    return "standing" if image_id % 2 else "sitting"
+
+
+def make_pool(root: Path) -> None:
+    """Write a 40-image synthetic pool: solid-colour 24 px PNGs and a COCO file with ``attributes``."""
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    images, annotations = [], []
+    for image_id in range(1, N_POOL + 1):
+        colour = tuple(int(c) for c in np.random.default_rng(image_id).integers(40, 255, 3))
+        Image.new("RGB", (24, 24), colour).save(root / "images" / f"{image_id:06d}.png")
+        images.append(
+            {
+                "id": image_id,
+                "file_name": f"{image_id:06d}.png",
+                "width": 24,
+                "height": 24,
+                # The generator's schema (al_bench/data/synthetic.py): one family per annotated person.
+                "attributes": {
+                    "scene_type": "stripes" if image_id % 3 else "noise",
+                    "n_persons": 1,
+                    "pose_families": [family_of(image_id)],
+                    "n_occluders": image_id % 2,
+                },
+            }
+        )
+        annotations.append(
+            {
+                "id": image_id,
+                "image_id": image_id,
+                "category_id": 1,
+                "iscrowd": 0,
+                "bbox": [2, 2, 20, 20],
+                "area": 400,
+                "num_keypoints": 1,
+                "keypoints": [12, 12, 2] + [0, 0, 0] * 16,
+            }
+        )
+    doc = {
+        "images": images,
+        "annotations": annotations,
+        "categories": [{"id": 1, "name": "person", "keypoints": [], "skeleton": []}],
+    }
+    (root / "person_keypoints_pool.json").write_text(json.dumps(doc))
+
+
+def selection_ids(strategy: str, seed: int, rnd: int) -> list[int]:
+    """Deterministic picks: heatmap_annoy finds the rare 'lying' images, the others do not."""
+    if strategy == "heatmap_annoy":
+        pool = [10, 20, 30, 40, 3, 5, 7, 9, 11, 13, 15, 17]
+    else:
+        pool = [i for i in range(1 + seed, N_POOL + 1, 1 + len(strategy) % 3) if i % 10][: 3 * BUDGET]
+    return pool[rnd * BUDGET : (rnd + 1) * BUDGET]
+
+
+def log_run(client, exp_id: str, strategy: str, seed: int, params: dict, ap: list[float], tmp: Path) -> str:
+    """Log one run in the loop's schema and return its id (index build time grows with index.n_trees)."""
+    from mlflow.entities import Metric, Param
+
+    run = client.create_run(
+        exp_id,
+        run_name=f"{strategy}-seed{seed}",
+        tags={
+            "strategy": strategy,
+            "seed": str(seed),
+            "dataset": "synthetic",
+            "run_key": f"{strategy}-{seed}-{sorted(params.items())}",
+        },
+    )
+    run_id = run.info.run_id
+    now = int(time.time() * 1000)
+    metrics = []
+    unc, emb, build, query = TIMINGS[strategy]
+    build *= int(params.get("index.n_trees", 10)) / 10
+    for rnd, value in enumerate(ap):
+        values = {
+            "n_labeled": INITIAL + BUDGET * rnd,
+            "ap": value,
+            "ap50": min(1.0, value + 0.2),
+            "person_count_accuracy": min(1.0, 0.5 + value),
+        }
+        if rnd < len(ap) - 1:
+            values.update(
+                {
+                    "uncertainty_s": unc,
+                    "embedding_s": emb,
+                    "index_build_s": build,
+                    "query_s": query,
+                    "sampling_time_s": unc + emb + build + query,
+                }
+            )
+        metrics += [Metric(k, float(v), now + rnd, rnd) for k, v in values.items()]
+    client.log_batch(run_id, metrics=metrics, params=[Param(k, str(v)) for k, v in params.items()])
+    initial = tmp / "initial.json"
+    initial.write_text(json.dumps({"ids": list(range(N_POOL - INITIAL + 1, N_POOL + 1))}))
+    client.log_artifact(run_id, str(initial), "selections")
+    for rnd in range(len(ap) - 1):
+        path = tmp / f"round_{rnd:02d}.json"
+        path.write_text(json.dumps({"round": rnd, "ids": selection_ids(strategy, seed, rnd)}))
+        client.log_artifact(run_id, str(path), "selections")
+    client.set_terminated(run_id)
+    return run_id
+
+
+def build_store(base: Path) -> str:
+    """Create the store with both experiments under ``base`` and return its tracking URI."""
+    from mlflow.tracking import MlflowClient
+
+    pool_root = base / "pool"
+    make_pool(pool_root)
+    uri = f"sqlite:///{base / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    common = {
+        "data.root": str(pool_root),
+        "data.pool_ann": "person_keypoints_pool.json",
+        "data.images_subdir": "images",
+        "al.budget": BUDGET,
+        "al.initial": INITIAL,
+    }
+    tmp = base / "tmp_artifacts"
+    tmp.mkdir()
+    exp_id = client.create_experiment("bench", artifact_location=(base / "artifacts_bench").as_uri())
+    # The loop nests a sweep's runs under a parent run without a strategy tag: readers must skip it.
+    client.create_run(exp_id, run_name="multirun/parent", tags={"al_bench.invocation": "abc"})
+    for strategy in STRATEGIES:
+        for seed in SEEDS:
+            params = {**common, "seed": seed, "strategy.name": strategy}
+            if strategy == "heatmap_annoy":
+                params.update({"strategy.selection_ratio": 0.2, "index.n_trees": 10})
+            log_run(client, exp_id, strategy, seed, params, AP[(strategy, seed)], tmp)
+    exp_id = client.create_experiment("sweep", artifact_location=(base / "artifacts_sweep").as_uri())
+    for ratio, trees in [(0.1, 10), (0.2, 10), (0.5, 10), (0.2, 2), (0.2, 50)]:
+        for seed in SEEDS:
+            params = {
+                **common,
+                "seed": seed,
+                "strategy.name": "heatmap_annoy",
+                "strategy.selection_ratio": ratio,
+                "index.n_trees": trees,
+            }
+            ap = [a + ratio / 10 + trees / 1000 for a in AP[("heatmap_annoy", seed)]]
+            log_run(client, exp_id, "heatmap_annoy", seed, params, ap, tmp)
+    return uri
