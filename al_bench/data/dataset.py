@@ -1,0 +1,167 @@
+"""``PoseDataset``: the torch Dataset turning a COCO-format source into model inputs and targets.
+
+Owns per-item loading (PIL), the letterbox/augmentation call, target encoding (heatmaps, PAFs) and the
+loss mask (0 on crowd regions and on persons with ``num_keypoints == 0``, 1 elsewhere). Augmentation is
+seeded per (seed, epoch, index), so an epoch is reproducible; call :meth:`PoseDataset.set_epoch`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset, default_collate
+
+from al_bench.data.targets import encode_targets
+from al_bench.data.transforms import (
+    AugmentConfig,
+    InputTransform,
+    letterbox,
+    load_image,
+    normalize,
+    sample_transform,
+    warp_image,
+)
+
+
+def _ignore_mask_original(source, image_id: int) -> np.ndarray | None:
+    """``(H, W)`` uint8, 1 where the loss must ignore (crowd regions, zero-keypoint persons), or None."""
+    ignored = [
+        a for a in source.annotations(image_id) if a.get("iscrowd", 0) or a.get("num_keypoints", 0) == 0
+    ]
+    if not ignored:
+        return None
+    width, height = source.image_size(image_id)
+    mask = np.zeros((height, width), dtype=np.uint8)
+    for ann in ignored:
+        if ann.get("segmentation"):
+            mask |= source.coco.annToMask(ann).astype(np.uint8)
+        else:  # no outline: fall back to the box
+            x, y, w, h = ann["bbox"]
+            mask[int(y) : int(np.ceil(y + h)), int(x) : int(np.ceil(x + w))] = 1
+    return mask
+
+
+def _cell_mask(ignore_input: np.ndarray | None, out_hw: tuple[int, int], stride: int) -> np.ndarray:
+    """``(1, h, w)`` float32 loss mask: a cell is ignored when any of its input pixels is ignored."""
+    h, w = out_hw
+    if ignore_input is None:
+        return np.ones((1, h, w), dtype=np.float32)
+    blocks = ignore_input[: h * stride, : w * stride].reshape(h, stride, w, stride)
+    return (1.0 - blocks.max(axis=(1, 3))).astype(np.float32)[None]
+
+
+class PoseDataset(Dataset):
+    """Model inputs (and targets) for a list of global image ids of one source.
+
+    Args:
+        source: a :class:`~al_bench.data.coco.CocoKeypoints` (or anything with its interface).
+        image_ids: global image ids, in item order.
+        input_size: side ``S`` of the square model input.
+        stride: input pixels per output cell; targets are ``S // stride`` cells wide.
+        sigma: heatmap Gaussian standard deviation in input pixels.
+        paf_width: PAF half-width in input pixels.
+        augment: training augmentation (an :class:`AugmentConfig` or a ``data.augment`` mapping), or None
+            for the plain letterbox (evaluation/inference).
+        seed: augmentation seed; item ``i`` of epoch ``e`` uses ``default_rng([seed, e, i])``.
+        with_targets: False gives only ``image``, ``image_id``, ``scale``, ``offset`` (inference).
+
+    Items are dicts: ``image`` (3, S, S) float32 ImageNet-normalised, ``heatmaps`` (18, h, w),
+    ``pafs`` (38, h, w), ``mask`` (1, h, w), ``image_id`` int, ``scale`` float, ``offset`` (2,) with
+    ``original_xy = (input_xy - offset) / scale`` for the un-augmented letterbox, ``affine`` (2, 3) the
+    exact original -> input map actually used (includes augmentation), ``flipped`` bool.
+    """
+
+    def __init__(
+        self,
+        source,
+        image_ids: Sequence[int],
+        input_size: int,
+        stride: int,
+        sigma: float,
+        paf_width: float,
+        augment: AugmentConfig | Mapping | None = None,
+        seed: int = 0,
+        with_targets: bool = True,
+    ) -> None:
+        if input_size % stride:
+            raise ValueError(f"input_size {input_size} must be a multiple of stride {stride}")
+        missing = [int(i) for i in image_ids if int(i) not in source.coco.imgs]
+        if missing:
+            raise KeyError(f"image ids not in {source.ann_file}: {missing[:10]}")
+        self.source, self.image_ids = source, [int(i) for i in image_ids]
+        self.input_size, self.stride = int(input_size), int(stride)
+        self.sigma, self.paf_width = float(sigma), float(paf_width)
+        if augment is not None and not isinstance(augment, AugmentConfig):
+            augment = AugmentConfig.from_cfg(augment)
+        self.augment, self.seed, self.with_targets = augment, int(seed), with_targets
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the augmentation stream of ``epoch``."""
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.image_ids)
+
+    @property
+    def out_hw(self) -> tuple[int, int]:
+        side = self.input_size // self.stride
+        return side, side
+
+    def __getitem__(self, index: int) -> dict:
+        image_id = self.image_ids[index]
+        width, height = self.source.image_size(image_id)
+        transform = self._transform(index)
+        zoom = float(np.sqrt(abs(np.linalg.det(transform.matrix[:2, :2]))))
+        img, to_loaded = load_image(self.source.image_path(image_id), zoom)
+        image = warp_image(img, transform.matrix @ np.linalg.inv(to_loaded), self.input_size)
+        scale = self.input_size / max(width, height)
+        item = {
+            "image": torch.from_numpy(normalize(image)),
+            "image_id": image_id,
+            "scale": float(scale),
+            "offset": torch.from_numpy(self._letterbox_offset(width, height)),
+            "affine": torch.from_numpy(transform.matrix[:2].astype(np.float32)),
+            "flipped": transform.flipped,
+        }
+        if self.with_targets:
+            item.update(self._targets(image_id, transform))
+        return item
+
+    def _letterbox_offset(self, width: int, height: int) -> np.ndarray:
+        return letterbox(width, height, self.input_size)[1]
+
+    def _transform(self, index: int) -> InputTransform:
+        width, height = self.source.image_size(self.image_ids[index])
+        rng = np.random.default_rng([self.seed, self.epoch, index]) if self.augment else None
+        return sample_transform(width, height, self.input_size, self.augment, rng)
+
+    def input_keypoints(self, index: int) -> np.ndarray:
+        """``(P, 17, 3)`` keypoints of item ``index`` (this epoch) in input pixels, as the targets see them."""
+        return self._transform(index).apply_points(self.source.keypoints(self.image_ids[index]))
+
+    def _targets(self, image_id: int, transform: InputTransform) -> dict:
+        keypoints = transform.apply_points(self.source.keypoints(image_id))
+        heatmaps, pafs = encode_targets(keypoints, self.out_hw, self.stride, self.sigma, self.paf_width)
+        ignore = _ignore_mask_original(self.source, image_id)
+        if ignore is not None:
+            warped = warp_image(
+                Image.fromarray(ignore * 255),
+                transform.matrix,
+                self.input_size,
+                fill=0,
+                resample=Image.NEAREST,
+            )
+            ignore = (np.asarray(warped) > 127).astype(np.uint8)
+        return {
+            "heatmaps": torch.from_numpy(heatmaps),
+            "pafs": torch.from_numpy(pafs),
+            "mask": torch.from_numpy(_cell_mask(ignore, self.out_hw, self.stride)),
+        }
+
+
+# Every item field has a fixed shape, so torch's default collate batches them.
+collate = default_collate
