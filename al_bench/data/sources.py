@@ -1,0 +1,145 @@
+"""Build the pool and val sources from ``cfg.data``; generate the synthetic set on demand.
+
+Owns where data lives (``data.root``), the atomic on-demand generation of the synthetic set (a killed
+generation never leaves a half data set behind) and the data fingerprint used to key caches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from al_bench.data.coco import COCO_LAYOUT_HINT, CocoKeypoints, DataNotFoundError
+from al_bench.data.synthetic import GENERATOR_VERSION, generate_synthetic
+
+COMPLETE_MARKER = "COMPLETE.json"  # written last: its presence means the folder is a whole data set
+KINDS = ("synthetic", "coco")
+
+
+@dataclass(frozen=True)
+class DataSources:
+    """The AL pool, the validation split, the data set's name and its fingerprint."""
+
+    pool: CocoKeypoints
+    val: CocoKeypoints
+    name: str
+    fingerprint: str
+
+
+def _synthetic_params(data_cfg) -> dict:
+    return {
+        "generator_version": GENERATOR_VERSION,
+        "n_pool": int(data_cfg.n_pool),
+        "n_val": int(data_cfg.n_val),
+        "image_size": int(data_cfg.image_size),
+        "seed": int(data_cfg.seed),
+        "val_distribution": str(data_cfg.val_distribution),
+    }
+
+
+def ensure_synthetic(data_cfg) -> Path:
+    """Return ``data.root``, generating the synthetic data set there first unless it is complete.
+
+    Generation writes into a temporary sibling folder that is renamed into place at the end, so
+    concurrent runs (Hydra multirun) and killed runs never see a partial data set.
+    """
+    root = Path(data_cfg.root)
+    params = _synthetic_params(data_cfg)
+    marker = root / COMPLETE_MARKER
+    if marker.exists():
+        found = json.loads(marker.read_text())
+        if found != params:
+            raise ValueError(
+                f"{root} holds a synthetic data set generated with {found}, not {params}; "
+                "delete the folder or point data.root elsewhere."
+            )
+        return root
+    if root.exists():
+        raise ValueError(
+            f"{root} exists but is not a complete synthetic data set (no {COMPLETE_MARKER}); "
+            "delete it or point data.root elsewhere."
+        )
+    root.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.tmp-", dir=root.parent))
+    try:
+        generate_synthetic(
+            tmp,
+            params["n_pool"],
+            params["n_val"],
+            params["image_size"],
+            params["seed"],
+            params["val_distribution"],
+        )
+        (tmp / COMPLETE_MARKER).write_text(json.dumps(params))
+        try:
+            os.rename(tmp, root)
+        except OSError:
+            if not (root / COMPLETE_MARKER).exists():  # not a concurrent twin that finished first
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return root
+
+
+def fingerprint(*parts: Path | str) -> str:
+    """Short stable hash of annotation file contents and image folder paths (cache keys)."""
+    digest = hashlib.sha256()
+    for part in parts:
+        path = Path(part)
+        if path.is_file():
+            with path.open("rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(chunk)
+        else:
+            digest.update(str(path.resolve()).encode())
+        digest.update(b"\0")
+    return digest.hexdigest()[:16]
+
+
+def _coco_paths(data_cfg) -> tuple[Path, Path, Path, Path]:
+    root = data_cfg.get("root")
+    if root in (None, "", "???"):
+        raise DataNotFoundError(f"data.root is not set. {COCO_LAYOUT_HINT}")
+    root = Path(root)
+    if not root.is_dir():
+        raise DataNotFoundError(f"data.root {root} does not exist. {COCO_LAYOUT_HINT}")
+    return (
+        root / data_cfg.pool_ann,
+        root / data_cfg.pool_images,
+        root / data_cfg.val_ann,
+        root / data_cfg.val_images,
+    )
+
+
+def build_sources(data_cfg) -> DataSources:
+    """Pool and val :class:`CocoKeypoints` for ``cfg.data`` (``kind: synthetic`` or ``kind: coco``)."""
+    kind = data_cfg.get("kind")
+    if kind == "synthetic":
+        root = ensure_synthetic(data_cfg)
+        images = root / data_cfg.get("images_subdir", "images")
+        pool_ann, pool_images, val_ann, val_images = (
+            root / data_cfg.pool_ann,
+            images,
+            root / data_cfg.val_ann,
+            images,
+        )
+    elif kind == "coco":
+        pool_ann, pool_images, val_ann, val_images = _coco_paths(data_cfg)
+    else:
+        raise ValueError(f"data.kind must be one of {KINDS}, got {kind!r}")
+    on_bad = str(data_cfg.get("on_bad_annotation", "fail"))
+    pool = CocoKeypoints(pool_ann, pool_images, require_keypoints=True, on_bad_annotation=on_bad)
+    val = CocoKeypoints(
+        val_ann,
+        val_images,
+        require_keypoints=bool(data_cfg.get("val_require_keypoints", True)),
+        on_bad_annotation=on_bad,
+        max_images=data_cfg.get("max_val_images"),
+    )
+    name = str(data_cfg.get("name", kind))
+    return DataSources(pool, val, name, fingerprint(pool_ann, pool_images, val_ann, val_images))
