@@ -1,7 +1,110 @@
-"""Console script stub until its issue lands."""
+"""``al-bench-data``: generate the synthetic data set and inspect a generated one.
 
+    al-bench-data synthetic --out DIR --n-pool N --n-val M --seed S [--image-size 128]
+                            [--val-distribution pool|balanced]
+    al-bench-data inspect DIR [--split pool|val] [--sheet PATH] [--n-sheet 32]
+
+Errors exit with a one-line message, no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
 import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+from al_bench.data.coco import BadAnnotationError, CocoKeypoints, DataNotFoundError
+from al_bench.data.synthetic import (
+    IMAGES_SUBDIR,
+    POOL_ANN,
+    POSE_FAMILIES,
+    SCENE_TYPES,
+    VAL_ANN,
+    generate_synthetic,
+)
+from al_bench.data.visualize import keypoint_sheet
 
 
-def main() -> None:
-    sys.exit("al-bench-data: not implemented yet")
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="al-bench-data", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    gen = sub.add_parser("synthetic", help="generate the synthetic COCO-keypoints data set")
+    gen.add_argument("--out", required=True, type=Path, help="output folder")
+    gen.add_argument("--n-pool", required=True, type=int)
+    gen.add_argument("--n-val", required=True, type=int)
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--image-size", type=int, default=128)
+    gen.add_argument("--val-distribution", choices=("pool", "balanced"), default="pool")
+    ins = sub.add_parser("inspect", help="print statistics of a synthetic data set and write a contact sheet")
+    ins.add_argument("dir", type=Path)
+    ins.add_argument("--split", choices=("pool", "val"), default="pool")
+    ins.add_argument(
+        "--sheet", type=Path, default=None, help="contact sheet PNG (default DIR/sheet_<split>.png)"
+    )
+    ins.add_argument("--n-sheet", type=int, default=32, help="images on the contact sheet")
+    return parser
+
+
+def _synthetic(args: argparse.Namespace) -> None:
+    start = time.perf_counter()
+    paths = generate_synthetic(
+        args.out, args.n_pool, args.n_val, args.image_size, args.seed, args.val_distribution
+    )
+    elapsed = time.perf_counter() - start
+    print(f"wrote {args.n_pool} pool + {args.n_val} val images to {paths.root} in {elapsed:.1f} s")
+
+
+def _table(title: str, counts: Counter, order: Sequence | None = None) -> list[str]:
+    total = sum(counts.values())
+    keys = list(order) if order is not None else sorted(counts)
+    lines = [f"{title} (total {total}):"]
+    for key in keys:
+        n = counts.get(key, 0)
+        lines.append(f"  {key!s:<12} {n:>7}  {100.0 * n / max(total, 1):5.1f} %")
+    return lines
+
+
+def inspect_dataset(directory: Path, split: str) -> tuple[CocoKeypoints, list[str]]:
+    """Load a generated split and describe it: families, scenes, person counts, visibilities."""
+    ann = directory / (POOL_ANN if split == "pool" else VAL_ANN)
+    source = CocoKeypoints(ann, directory / IMAGES_SUBDIR, require_keypoints=False)
+    families, scenes, people, vis = Counter(), Counter(), Counter(), Counter()
+    for image_id in source.image_ids:
+        attrs = source.attributes(image_id)
+        scenes[attrs.get("scene_type", "?")] += 1
+        people[attrs.get("n_persons", len(source.annotations(image_id)))] += 1
+        families.update(attrs.get("pose_families", []))
+        for a in source.annotations(image_id):
+            vis.update(int(v) for v in a["keypoints"][2::3])
+    n_ann = len(source.coco.anns)
+    lines = [f"{ann}: {len(source.image_ids)} images, {n_ann} persons"]
+    lines += _table("pose families (persons)", families, POSE_FAMILIES)
+    lines += _table("scene types (images)", scenes, SCENE_TYPES)
+    lines += _table("persons per image (images)", people)
+    lines += _table("keypoint visibility v (keypoints)", vis, (0, 1, 2))
+    return source, lines
+
+
+def _inspect(args: argparse.Namespace) -> None:
+    source, lines = inspect_dataset(args.dir, args.split)
+    print("\n".join(lines))
+    sheet = args.sheet or args.dir / f"sheet_{args.split}.png"
+    path = keypoint_sheet(source, source.image_ids[: max(1, args.n_sheet)], sheet)
+    print(f"contact sheet: {path}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``al-bench-data``; returns 0 or exits with an error message."""
+    args = _parser().parse_args(argv)
+    try:
+        {"synthetic": _synthetic, "inspect": _inspect}[args.command](args)
+    except (DataNotFoundError, BadAnnotationError, ValueError, OSError) as err:
+        sys.exit(f"al-bench-data: error: {err}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

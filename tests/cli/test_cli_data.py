@@ -1,0 +1,57 @@
+"""al-bench-data: generate, inspect (counts + contact sheet), clean errors."""
+
+import json
+import re
+import subprocess
+import sys
+from collections import Counter
+
+import pytest
+from PIL import Image
+
+from al_bench.cli.data import main
+
+
+def test_synthetic_then_inspect(tmp_path, capsys):
+    out = tmp_path / "syn"
+    assert main(["synthetic", "--out", str(out), "--n-pool", "12", "--n-val", "4", "--seed", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert re.search(r"wrote 12 pool \+ 4 val images to .*syn in \d+\.\d s", printed)
+    assert len(list((out / "images").glob("*.png"))) == 16
+
+    sheet = tmp_path / "sheet.png"
+    assert main(["inspect", str(out), "--sheet", str(sheet), "--n-sheet", "6"]) == 0
+    printed = capsys.readouterr().out
+    pool = json.loads((out / "person_keypoints_pool.json").read_text())
+    n_persons = len(pool["annotations"])
+    assert f"12 images, {n_persons} persons" in printed
+    families = Counter(a["pose_family"] for a in pool["annotations"])
+    assert re.search(rf"standing\s+{families['standing']}\s", printed)
+    v = Counter(k for a in pool["annotations"] for k in a["keypoints"][2::3])
+    assert re.search(rf"  2\s+{v[2]}\s", printed) and re.search(rf"  1\s+{v[1]}\s", printed)
+    assert "scene types" in printed and "persons per image" in printed
+    assert f"contact sheet: {sheet}" in printed
+    assert Image.open(sheet).size == (6 * 192, 192 + 12)
+
+    assert main(["inspect", str(out), "--split", "val"]) == 0
+    assert "4 images" in capsys.readouterr().out and (out / "sheet_val.png").exists()
+
+
+def test_errors_exit_with_a_message(tmp_path):
+    with pytest.raises(SystemExit) as err:
+        main(["inspect", str(tmp_path / "missing")])
+    assert str(err.value).startswith("al-bench-data: error: annotation file not found")
+    with pytest.raises(SystemExit, match="n_pool and n_val must be >= 1"):
+        main(["synthetic", "--out", str(tmp_path / "x"), "--n-pool", "0", "--n-val", "1"])
+
+
+def test_console_error_has_no_traceback(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "al_bench.cli.data", "inspect", str(tmp_path / "nope")],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 1
+    assert "al-bench-data: error:" in proc.stderr and "Traceback" not in proc.stderr
