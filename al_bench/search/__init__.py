@@ -1,4 +1,5 @@
-"""k-NN search: one :class:`KnnIndex` interface, backends ``annoy`` and ``exact``, built from config.
+"""k-NN search: one :class:`KnnIndex` interface, backends ``annoy`` and ``exact`` (+ optional
+``hnswlib`` / ``faiss`` HNSW), built from config.
 
 ``build_index(cfg.index)`` turns an ``index`` config group (``conf/index/*.yaml``) into an unbuilt
 index: ``_target_`` names the class when present, else ``name`` is looked up in :data:`INDEXES`.
@@ -12,8 +13,14 @@ from typing import Any
 from al_bench.search.annoy_index import AnnoyIndex
 from al_bench.search.base import METRICS, KnnIndex
 from al_bench.search.exact import ExactIndex
+from al_bench.search.hnsw import FaissHnswIndex, HnswlibIndex
 
-INDEXES: dict[str, type[KnnIndex]] = {"annoy": AnnoyIndex, "exact": ExactIndex}
+INDEXES: dict[str, type[KnnIndex]] = {
+    "annoy": AnnoyIndex,
+    "exact": ExactIndex,
+    "hnswlib": HnswlibIndex,  # optional dependency (al_bench[ann]), imported at build time
+    "faiss": FaissHnswIndex,  # optional dependency (al_bench[ann]), imported at build time
+}
 
 
 def _as_dict(cfg: Any) -> dict[str, Any]:
@@ -51,4 +58,13 @@ def build_index(cfg: Any, **overrides: Any) -> KnnIndex:
     return cls(**params)
 
 
-__all__ = ["INDEXES", "METRICS", "AnnoyIndex", "ExactIndex", "KnnIndex", "build_index"]
+__all__ = [
+    "INDEXES",
+    "METRICS",
+    "AnnoyIndex",
+    "ExactIndex",
+    "FaissHnswIndex",
+    "HnswlibIndex",
+    "KnnIndex",
+    "build_index",
+]

@@ -132,5 +132,19 @@ def test_build_index_from_config_files():
         index = build_index(cfg, progress=False)
         assert isinstance(index, cls) and index.metric == "angular"
     assert build_index({"name": "annoy", "n_trees": 3, "seed": 5}).seed == 5
-    with pytest.raises(ValueError, match="valid indexes: annoy, exact"):
-        build_index({"name": "faiss"})
+    with pytest.raises(ValueError, match="valid indexes: annoy, exact, hnswlib, faiss"):
+        build_index({"name": "scann"})
+
+
+@pytest.mark.parametrize("module,name", [("hnswlib", "hnswlib"), ("faiss", "faiss")])
+@pytest.mark.parametrize("metric", ["angular", "euclidean", "dot"])
+def test_optional_hnsw_backends_match_exact(module, name, metric):
+    pytest.importorskip(module, reason=f"optional backend {module} (al_bench[ann]) not installed")
+    x = np.random.default_rng(6).normal(size=(150, 6)).astype(np.float32)
+    index = build_index({"name": name, "metric": metric, "M": 32, "ef_construction": 200, "ef": 150})
+    h_n, h_d = index.build(x).query(np.arange(150), 5)
+    e_n, e_d = ExactIndex(metric, device="cpu", progress=False).build(x).query(np.arange(150), 5)
+    assert (h_n == e_n).mean() > 0.98  # HNSW is approximate; at this size and ef it is ~exact
+    same = h_n == e_n
+    np.testing.assert_allclose(h_d[same], e_d[same], rtol=1e-4, atol=1e-4)
+    assert not (h_n == np.arange(150)[:, None]).any()
