@@ -1,0 +1,294 @@
+"""One AL run = one strategy x one seed: rounds of train -> evaluate -> select -> label, resumable.
+
+Round ``r`` (0..``al.rounds``) trains on ``L_r`` (round 0: the cached model shared by every
+strategy under the seed), evaluates on val with COCOeval, and, except in the last round, asks the
+strategy for ``al.budget`` ids from ``pool \\ L_r`` and labels them in round ``r + 1``. One
+``log_batch`` per round goes to MLflow at ``step = r``; then the state is saved atomically, so the
+same command after a kill resumes after the last finished round and ends with the same selections
+and metrics as an uninterrupted run. The runner knows the other pieces only through
+:class:`al_bench.loop.pieces.Pieces`.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+import al_bench
+from al_bench.evaluate import evaluate_keypoints, person_count_accuracy
+from al_bench.loop import report
+from al_bench.loop.budget import (
+    initial_labeled_ids,
+    resolve_count,
+    seed_training,
+    selection_rng,
+)
+from al_bench.loop.labeled import LabeledSet, RevealedSource
+from al_bench.loop.pieces import Pieces, real_pieces
+from al_bench.loop.results import JobInfo, RunResult, current_job, write_result
+from al_bench.loop.round0 import cached_round0, round0_key
+from al_bench.loop.state import (
+    RunState,
+    atomic_write_bytes,
+    capture_rng,
+    load_state,
+    restore_rng,
+    result_config,
+    run_key,
+    save_state,
+    stable_hash,
+    state_dir,
+)
+from al_bench.tracking.mlflow_tracker import MlflowTracker, git_commit, sqlite_path
+
+TIMING_KEYS = ("uncertainty_s", "embedding_s", "index_build_s", "query_s")
+
+
+def run_experiment(cfg: DictConfig, pieces: Pieces | None = None) -> float:
+    """Run (or resume, or just report) the AL run described by ``cfg``.
+
+    Returns:
+        AP of the last round's model.
+    """
+    return ActiveLearningRun(cfg, pieces).execute().final_ap
+
+
+class ActiveLearningRun:
+    """The state and steps of one AL run; :meth:`execute` runs it to the end.
+
+    Args:
+        cfg: the composed config (``al``, ``data``, ``model``, ``train``, ``strategy``, ``paths``,
+            ``tracking``, ``seed``, ``run_name``).
+        pieces: the data/pose/strategy implementations (default: the package's own).
+    """
+
+    def __init__(self, cfg: DictConfig, pieces: Pieces | None = None) -> None:
+        self.cfg = cfg
+        self.pieces = pieces or real_pieces()
+        self.seed = int(cfg.seed)
+        self.rounds = int(cfg.al.rounds)
+        self.key = run_key(cfg)
+        self.dir = state_dir(Path(cfg.paths.state_dir), self.key)
+        self.tracker = MlflowTracker.from_config(cfg.tracking)
+        self.job: JobInfo = current_job()
+
+    # -- the run ---------------------------------------------------------------------------------
+
+    def execute(self) -> RunResult:
+        """Check tracking, then resume or start the run and do every round left."""
+        if cfg_threads := self.cfg.get("num_threads"):
+            torch.set_num_threads(int(cfg_threads))
+        self.tracker.check_reachable()
+        state = load_state(self.dir, self.key)
+        if state is not None and state.finished:
+            print(f"[al-bench] {self.cfg.run_name}: already finished (state {self.dir}); nothing to do")
+            return self._conclude(state, logged_before=True)
+        sources = self.pieces.build_sources(self.cfg.data)
+        labeled = LabeledSet(sources.pool.image_ids)
+        if state is None:
+            state, model = RunState(run_key=self.key), None
+            n_initial = resolve_count(self.cfg.al.initial, len(labeled.pool_ids), "al.initial")
+            labeled.add(initial_labeled_ids(labeled.pool_ids, n_initial, self.seed), 0)
+        else:
+            print(f"[al-bench] {self.cfg.run_name}: resuming after round {state.completed_round} ({self.dir})")
+            labeled.load_state_dict(state.labeled)
+            model = self.pieces.load_model(self.dir / state.checkpoint)
+            restore_rng(state.rng)
+        state.mlflow_run_id = self._start_tracking(state, sources, labeled)
+        strategy = self.pieces.build_strategy(self.cfg)
+        budget = resolve_count(self.cfg.al.budget, len(labeled.pool_ids), "al.budget")
+        for round_idx in range(state.completed_round + 1, self.rounds + 1):
+            model = self._round(round_idx, model, labeled, sources, strategy, budget, state)
+        self._log_final_artifacts(state)
+        return self._conclude(state, logged_before=False)
+
+    def _round(self, r: int, model, labeled: LabeledSet, sources, strategy, budget: int, state: RunState):
+        """Train, evaluate, select and save one round; returns the round's model."""
+        seed_training(self.seed, r)
+        model, train_stats = self._train(r, model, labeled, sources)
+        metrics = {"n_labeled": float(len(labeled)), **train_stats, **self._evaluate(model, sources.val)}
+        if r < self.rounds:
+            record = self._select(r, model, labeled, sources, strategy, budget)
+            labeled.add(record["ids"], r + 1)
+            metrics.update(_selection_metrics(record))
+            self.tracker.log_json(record, f"selections/round_{r:02d}.json")
+            state.selections.append(record)
+        self.tracker.log_round(r, metrics)
+        print(f"[al-bench] {self.cfg.run_name} round {r}: " + report.format_round(metrics))
+        checkpoint = f"model_round{r:02d}.pt"
+        atomic_write_bytes(self.dir / checkpoint, lambda tmp: self.pieces.save_model(tmp, model, self.cfg))
+        state.completed_round, state.finished, state.checkpoint = r, r == self.rounds, checkpoint
+        state.labeled = labeled.state_dict()
+        state.metrics.append({"round": r, **metrics})
+        state.rng = capture_rng()
+        save_state(self.dir, state)
+        return model
+
+    # -- steps -----------------------------------------------------------------------------------
+
+    def _train(self, r: int, model, labeled: LabeledSet, sources) -> tuple[Any, dict[str, float]]:
+        """Fit on the labeled set; round 0 comes from (or fills) the shared round-0 cache."""
+        revealed = RevealedSource(sources.pool, labeled)
+        # fit() decides from train.warm_start whether to continue from the previous round's model.
+        init_model = model if r > 0 else None
+
+        def train() -> tuple[Any, dict[str, float]]:
+            start = time.perf_counter()
+            fitted, stats = self.pieces.fit(self.cfg, revealed, labeled.ids, init_model=init_model)
+            return fitted, {**_train_metrics(stats), "train_time_s": time.perf_counter() - start}
+
+        if r > 0:
+            return train()
+        key = round0_key(sources.fingerprint, result_config(self.cfg), self.seed, labeled.ids)
+        model, stats, cached = cached_round0(
+            Path(self.cfg.paths.cache_dir) / "round0" / key,
+            train,
+            lambda path, m: self.pieces.save_model(path, m, self.cfg),
+            self.pieces.load_model,
+        )
+        if cached:
+            print(f"[al-bench] {self.cfg.run_name}: round-0 model from cache {key}")
+        return model, stats
+
+    def _evaluate(self, model, val) -> dict[str, float]:
+        """COCOeval keypoint metrics (and person-count accuracy) of ``model`` on the val source."""
+        start = time.perf_counter()
+        ids = list(val.image_ids)
+        results = self.pieces.predict(model, val, ids, self.cfg, want=("results",)).results
+        metrics = {**evaluate_keypoints(val.coco, results, ids), **person_count_accuracy(val.coco, results, ids)}
+        return {**metrics, "eval_time_s": time.perf_counter() - start}
+
+    def _select(self, r: int, model, labeled: LabeledSet, sources, strategy, budget: int) -> dict:
+        """Ask the strategy for up to ``budget`` unlabeled ids; returns the JSON record of the pick.
+
+        Raises:
+            RuntimeError: the strategy returned the wrong number of ids, an id twice, or an id
+                that is labeled or outside the pool.
+        """
+        unlabeled = labeled.unlabeled_ids()
+        n = min(budget, len(unlabeled))
+        # Strategies see pool images only: a label read through the revealed source would fail.
+        pool = RevealedSource(sources.pool, labeled)
+        context = self.pieces.make_context(self.cfg, model, pool, unlabeled, labeled.ids, selection_rng(self.seed, r))
+        start = time.perf_counter()
+        selection = strategy.select(context, n)
+        wall = time.perf_counter() - start
+        ids = np.asarray(selection.ids, dtype=np.int64)
+        _check_selection(ids, unlabeled, n, f"{self.cfg.strategy.name} round {r}")
+        timings = {k: float(v) for k, v in dict(selection.timings).items()}
+        timings.setdefault("total_s", wall)
+        return {
+            "round": r,
+            "ids": [int(i) for i in ids],
+            "timings": timings,
+            "quality": {k: float(v) for k, v in dict(getattr(selection, "quality", {}) or {}).items()},
+            "info": _jsonable(dict(getattr(selection, "info", {}) or {})),
+        }
+
+    # -- tracking and results --------------------------------------------------------------------
+
+    def _start_tracking(self, state: RunState, sources, labeled: LabeledSet) -> str:
+        """Find or create this run's MLflow run; re-log rounds the state has but the store lacks."""
+        parent = None
+        if state.mlflow_run_id is None and self.tracker.find_run(self.key) is None and self.job.invocation_dir:
+            parent = self.tracker.parent_run(
+                stable_hash(str(self.job.invocation_dir)),
+                f"{self.job.invocation_dir.parent.name}/{self.job.invocation_dir.name}",
+                self.job.invocation_dir / ".mlflow_parent.lock",
+            )
+        tags = {
+            "strategy": self.cfg.strategy.name,
+            "seed": str(self.seed),
+            "dataset": sources.name,
+            "data_fingerprint": sources.fingerprint,
+            "embedding": str(OmegaConf.select(self.cfg, "embedding.name", default="none")),
+            "git_commit": git_commit(),
+            "al_bench_version": al_bench.__version__,
+            "overrides": " ".join(self.job.overrides),
+        }
+        params = OmegaConf.to_container(self.cfg, resolve=True)
+        run_id = self.tracker.start(self.key, self.cfg.run_name, tags, params, parent, state.mlflow_run_id)
+        if state.completed_round < 0:
+            self.tracker.log_text(OmegaConf.to_yaml(self.cfg, resolve=True), "config.yaml")
+            self.tracker.log_json({"ids": [int(i) for i in labeled.ids]}, "selections/initial.json")
+        for metrics in state.metrics:
+            self.tracker.log_round(metrics["round"], {k: v for k, v in metrics.items() if k != "round"})
+        return run_id
+
+    def _log_final_artifacts(self, state: RunState) -> None:
+        """Final model checkpoint and this run's learning curve, then mark the run finished."""
+        self.tracker.log_file(self.dir / state.checkpoint, "model")
+        figure = report.learning_curve_figure({self.cfg.run_name: report.curve(state.metrics)})
+        self.tracker.log_figure(figure, "figures/learning_curve.png")
+        report.close(figure)
+        self.tracker.finish("FINISHED")
+
+    def _conclude(self, state: RunState, logged_before: bool) -> RunResult:
+        """Build the run's result, print it, and leave it in the Hydra job dir for the report."""
+        result = RunResult(
+            run_name=self.cfg.run_name,
+            strategy=self.cfg.strategy.name,
+            seed=self.seed,
+            run_key=self.key,
+            overrides=list(self.job.overrides),
+            tracking_uri=self.tracker.uri,
+            mlflow_run_id=state.mlflow_run_id,
+            rounds=state.metrics,
+        )
+        if logged_before:
+            print(report.format_table([result]))
+        if self.job.job_dir is not None:
+            write_result(self.job.job_dir, result)
+        db = sqlite_path(self.tracker.uri)
+        where = db.resolve() if db else self.tracker.uri
+        print(f"[al-bench] {self.cfg.run_name}: final AP {result.final_ap:.4f}; MLflow run {result.mlflow_run_id} in {where}")
+        return result
+
+
+def _train_metrics(stats: dict) -> dict[str, float]:
+    """The scalar training stats as metrics, named ``train_<name>``."""
+    return {
+        (k if k.startswith("train_") else f"train_{k}"): float(v)
+        for k, v in stats.items()
+        if isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
+    }
+
+
+def _selection_metrics(record: dict) -> dict[str, float]:
+    """Sampling time, its parts and the selection-quality measures of one selection."""
+    timings = record["timings"]
+    metrics = {"sampling_time_s": timings["total_s"], "n_selected": float(len(record["ids"]))}
+    metrics.update({k: timings.get(k, 0.0) for k in TIMING_KEYS})
+    metrics.update({f"quality_{k}": v for k, v in record["quality"].items()})
+    return metrics
+
+
+def _check_selection(ids: np.ndarray, unlabeled: np.ndarray, n: int, who: str) -> None:
+    """Reject picks a strategy must never make (the loop's guarantee, whatever the strategy does)."""
+    if len(ids) != n:
+        raise RuntimeError(f"{who}: strategy returned {len(ids)} ids for a budget of {n}")
+    if len(np.unique(ids)) != len(ids):
+        raise RuntimeError(f"{who}: strategy returned an id twice")
+    foreign = np.setdiff1d(ids, unlabeled)
+    if len(foreign):
+        raise RuntimeError(f"{who}: strategy picked ids that are labeled or not in the pool: {foreign[:10].tolist()}")
+
+
+def _jsonable(obj: Any) -> Any:
+    """Selection info as plain JSON (numpy scalars/arrays to Python)."""
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, (str, int, float, bool)) or obj is None:
+        return obj
+    return str(obj)
