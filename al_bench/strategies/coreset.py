@@ -55,10 +55,12 @@ class CoresetStrategy(Strategy):
 
     @torch.inference_mode()
     def _select(self, context: SelectionContext, budget: int) -> Picked:
-        pool = self._tensor(context.embeddings(context.pool_ids))
+        # One request for labeled + pool, so an embedding fitted per request (PCA) shares one space.
+        n_labeled = len(context.labeled_ids)
+        both = self._tensor(context.embeddings(np.concatenate([context.labeled_ids, context.pool_ids])))
+        labeled, pool = both[:n_labeled], both[n_labeled:]
         start = time.perf_counter()
-        if len(context.labeled_ids):
-            labeled = self._tensor(context.embeddings(context.labeled_ids))
+        if n_labeled:
             nearest = self._min_distance(pool, labeled)
             first = None
         else:
