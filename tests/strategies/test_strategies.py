@@ -238,3 +238,31 @@ def test_build_strategy_index_wiring():
         build_strategy({"strategy": {"name": "badge"}})
     with pytest.raises(ValueError, match=r"selection_ratio must be in \(0, 1\]"):
         HeatmapAnnoy(selection_ratio=0)
+
+
+STRATEGY_PRESETS = sorted(p.stem for p in (CONF / "strategy").glob("*.yaml"))
+
+
+@pytest.mark.slow  # one Hydra compose per preset
+@pytest.mark.parametrize(
+    "strategy,index",
+    [(s, "annoy") for s in STRATEGY_PRESETS] + [("heatmap_exact", "exact"), ("diversity", "exact")],
+)
+def test_every_strategy_preset_builds_from_the_main_config(strategy, index, tmp_path):
+    from hydra import compose, initialize_config_dir
+
+    from al_bench.embed import build_embedder
+    from al_bench.search import build_index
+
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(
+            "config", overrides=[f"strategy={strategy}", f"index={index}", f"paths.output_dir={tmp_path}"]
+        )
+    built = build_strategy(cfg)
+    assert built.name == strategy
+    assert build_index(cfg.index).name == index
+    assert build_embedder(cfg.embedding).name == cfg.embedding.name
+    if strategy == "heatmap_exact":
+        assert built.index_cfg["name"] == "exact" and built.index_cfg["metric"] == cfg.index.metric
+    if strategy == "diversity":
+        assert built.index_cfg["name"] == index
