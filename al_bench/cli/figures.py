@@ -1,7 +1,71 @@
-"""Console script stub until its issue lands."""
+"""``al-bench-figures``: every paper figure and table of one MLflow experiment, written to a folder.
 
+Thin on purpose: parse arguments, call ``al_bench.figures.report.write_all_figures``, print paths,
+the AUC table and what was skipped. User errors (unknown experiment, unreachable store) end with a
+one-line message and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
 import sys
 
+from al_bench.figures.runs import FiguresError, default_tracking_uri
 
-def main() -> None:
-    sys.exit("al-bench-figures: not implemented yet")
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="al-bench-figures",
+        description="Write the paper figures and tables (PNG + PDF + CSV) of one MLflow experiment of al_bench runs.",
+    )
+    parser.add_argument(
+        "--experiment", required=True, help="MLflow experiment name (the loop's tracking.experiment_name)"
+    )
+    parser.add_argument(
+        "--tracking-uri",
+        default=None,
+        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///outputs/mlflow.db)",
+    )
+    parser.add_argument("--out", default=None, help="output folder (default: figures/<experiment>)")
+    parser.add_argument(
+        "--metric", default="ap", help="learning-curve metric, e.g. ap, ap50, person_count_accuracy"
+    )
+    parser.add_argument(
+        "--no-heatmaps",
+        action="store_true",
+        help="skip poster Figure 2 (pose inference on a pool sample; the slowest figure)",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit status (0 ok, 1 a figure failed unexpectedly, 2 user error)."""
+    args = parse_args(argv)
+    # An unreachable tracking server must fail in seconds, not after minutes of retries.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+    from al_bench.figures.report import write_all_figures
+
+    uri = args.tracking_uri or default_tracking_uri()
+    out = args.out or os.path.join("figures", args.experiment)
+    print(f"al-bench-figures: experiment {args.experiment!r} from {uri} -> {out}")
+    try:
+        report = write_all_figures(uri, args.experiment, out, args.metric, with_heatmaps=not args.no_heatmaps)
+    except FiguresError as exc:
+        print(f"al-bench-figures: {exc}", file=sys.stderr)
+        return 2
+    for name, paths in report.written.items():
+        for path in paths:
+            print(f"wrote {path}  [{name}]")
+    if report.auc_text:
+        print("\n" + report.auc_text + "\n")
+    for name, reason in report.skipped.items():
+        print(f"skipped {name}: {reason}")
+    for name, error in report.failed.items():
+        print(f"FAILED {name}: {error}", file=sys.stderr)
+    return 1 if report.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -184,3 +184,48 @@ def build_store(base: Path) -> str:
             ap = [a + ratio / 10 + trees / 1000 for a in AP[("heatmap_annoy", seed)]]
             log_run(client, exp_id, "heatmap_annoy", seed, params, ap, tmp)
     return uri
+
+
+def log_model_run(uri: str, base: Path, experiment: str = "with_model") -> str:
+    """Log one heatmap_annoy run with a (random-weight) tiny pose checkpoint and config.yaml artifacts."""
+    import yaml
+    from mlflow.tracking import MlflowClient
+
+    from al_bench.pose.checkpoint import save_checkpoint
+    from al_bench.pose.models import build_model
+
+    client = MlflowClient(tracking_uri=uri)
+    exp_id = client.create_experiment(
+        experiment, artifact_location=(base / f"artifacts_{experiment}").as_uri()
+    )
+    params = {
+        "data.root": str(base / "pool"),
+        "data.pool_ann": "person_keypoints_pool.json",
+        "data.images_subdir": "images",
+        "al.budget": BUDGET,
+        "al.initial": INITIAL,
+        "seed": 0,
+    }
+    run_id = log_run(
+        client, exp_id, "heatmap_annoy", 0, params, AP[("heatmap_annoy", 0)], base / "tmp_artifacts"
+    )
+    model_cfg = yaml.safe_load((Path(__file__).resolve().parents[2] / "conf/model/tiny.yaml").read_text())
+    # A run's config.yaml is resolved: target sizes are numbers there, whatever the preset defers.
+    model_cfg["sigma"], model_cfg["paf_width"] = (
+        model_cfg.get("sigma") or 2.5,
+        model_cfg.get("paf_width") or 3.0,
+    )
+    torch_seed(0)
+    ckpt = save_checkpoint(base / "model_round03.pt", build_model(model_cfg), model_cfg)
+    client.log_artifact(run_id, str(ckpt), "model")
+    config = {"model": model_cfg, "infer": {"device": "cpu", "batch_size": 8, "max_peaks": 2}}
+    (base / "config.yaml").write_text(yaml.safe_dump(config))
+    client.log_artifact(run_id, str(base / "config.yaml"))
+    return run_id
+
+
+def torch_seed(seed: int) -> None:
+    """Seed torch so the random-weight checkpoint is the same on every run."""
+    import torch
+
+    torch.manual_seed(seed)
