@@ -1,0 +1,309 @@
+"""Bottom-up decoding of OpenPose outputs into COCO keypoint results.
+
+1. Heatmaps and PAFs are upsampled (bilinear, in torch) from the output grid to input resolution; with
+   ``align_corners=False`` input pixel ``i`` samples the output grid at ``(i - (stride-1)/2) / stride``,
+   exactly the cell-centre convention of :func:`al_bench.data.targets.cell_centers`.
+2. Keypoint candidates are NMS peaks (local maxima over ``nms_kernel`` x ``nms_kernel`` pixels) above
+   ``peak_threshold``, refined to sub-pixel precision by a parabola through the neighbours.
+3. Every candidate pair of a limb is scored by the line integral of the limb's PAF along the segment
+   (``paf_samples`` points): mean projection onto the segment direction plus a distance prior
+   ``min(0, distance_prior * input_size / length - 1)``; a pair is valid when at least
+   ``min_paf_fraction`` of the samples project above ``paf_threshold`` and the score is positive.
+4. Assembly is greedy over *all* valid pairs of all 19 limbs, best score first, Kruskal-style: a pair
+   joins or merges persons unless that would give a person two peaks of one keypoint type. COCO's
+   skeleton has cycles (face, torso); a pair whose two peaks already belong to the same person just
+   closes a cycle and adds its score.
+5. Person score ``(sum of keypoint peak values + sum of limb scores) / (17 + 19)``: near 1 for a
+   complete, confident person, small for fragments, so fragments rank below real people (COCO keeps
+   the top 20 per image). Persons with fewer than ``min_keypoints`` keypoints or a mean keypoint peak
+   below ``min_mean_score`` are dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from al_bench.data.skeleton import LIMBS, NUM_KEYPOINTS, NUM_LIMBS
+
+
+@dataclass(frozen=True)
+class DecodeParams:
+    """Decoder settings (config group ``infer``, key ``decode``); the defaults are documented in the module."""
+
+    peak_threshold: float = 0.1
+    nms_kernel: int = 5
+    subpixel: bool = True
+    paf_samples: int = 10
+    paf_threshold: float = 0.05
+    min_paf_fraction: float = 0.8
+    distance_prior: float = 0.5
+    min_keypoints: int = 3
+    min_mean_score: float = 0.2
+    max_persons: int = 20
+
+    @classmethod
+    def from_cfg(cls, cfg: Mapping[str, Any] | None) -> DecodeParams:
+        """Build from a mapping; unknown keys raise a ``ValueError`` listing the valid ones."""
+        cfg = dict(cfg or {})
+        valid = {f.name for f in fields(cls)}
+        unknown = sorted(set(cfg) - valid)
+        if unknown:
+            raise ValueError(f"unknown infer.decode keys {unknown}; valid: {sorted(valid)}")
+        return cls(**cfg)
+
+
+@dataclass
+class Pose:
+    """One decoded person: ``keypoints`` ``(17, 3)`` x, y (input pixels), peak value (0 when missing)."""
+
+    keypoints: np.ndarray
+    score: float
+
+
+def upsample(maps: torch.Tensor, stride: int) -> torch.Tensor:
+    """Bilinear upsampling ``(B, C, h, w) -> (B, C, h*stride, w*stride)`` on the cell-centre convention."""
+    if stride == 1:
+        return maps
+    return F.interpolate(maps, scale_factor=stride, mode="bilinear", align_corners=False)
+
+
+def nms_mask(heatmaps: torch.Tensor, kernel: int) -> torch.Tensor:
+    """Boolean mask of local maxima (``(B, K, H, W)`` maps, ``kernel`` x ``kernel`` window)."""
+    pooled = F.max_pool2d(heatmaps, kernel, stride=1, padding=kernel // 2)
+    return heatmaps == pooled
+
+
+def peak_values(heatmaps: torch.Tensor, max_peaks: int, kernel: int = 3) -> torch.Tensor:
+    """Per-keypoint NMS peak values, sorted descending, padded with 0: ``(B, 17, max_peaks)``.
+
+    Uses the 17 keypoint channels of *output-grid* heatmaps: the local maxima of their bilinear
+    upsampling are exactly these grid values, without the duplicate plateau pixels. Negative
+    activations count as 0, so ``[..., 0]`` is each keypoint's heatmap maximum (clipped at 0).
+    """
+    maps = heatmaps[:, :NUM_KEYPOINTS].clamp_min(0)
+    values = torch.where(nms_mask(maps, kernel), maps, torch.zeros((), dtype=maps.dtype, device=maps.device))
+    flat = values.flatten(2)
+    k = min(max_peaks, flat.shape[-1])
+    top = flat.topk(k, dim=-1).values
+    if k < max_peaks:
+        top = F.pad(top, (0, max_peaks - k))
+    return top
+
+
+def find_peaks(
+    heatmaps: torch.Tensor, heatmaps_up: torch.Tensor, stride: int, params: DecodeParams
+) -> list[np.ndarray]:
+    """Keypoint candidates of one image.
+
+    Peaks are NMS maxima of the input-resolution maps ``heatmaps_up``. The maxima of a bilinear
+    interpolant sit on the output grid's nodes (and, for an even stride, on two-pixel plateaus between
+    input pixels), so each peak is snapped to its output cell, duplicates are dropped, and the position
+    is refined on the output grid ``heatmaps`` with a log-parabola (exact for a Gaussian peak) when
+    ``params.subpixel``.
+
+    Args:
+        heatmaps: ``(>=17, h, w)`` output-grid heatmaps.
+        heatmaps_up: the same maps upsampled to ``(>=17, h*stride, w*stride)``.
+        stride: input pixels per output cell.
+        params: decoder settings.
+
+    Returns:
+        One ``(n_k, 3)`` float32 array ``x, y, value`` (input pixels) per keypoint type.
+    """
+    maps_up = heatmaps_up[:NUM_KEYPOINTS].float()
+    is_peak = nms_mask(maps_up[None], params.nms_kernel)[0] & (maps_up > params.peak_threshold)
+    kind, ys, xs = is_peak.nonzero(as_tuple=True)
+    values = maps_up[kind, ys, xs]
+    grid = heatmaps[:NUM_KEYPOINTS].float()
+    h, w = grid.shape[-2:]
+    centre = (stride - 1) / 2.0
+    cx = torch.round((xs.float() - centre) / stride).long().clamp(0, w - 1)
+    cy = torch.round((ys.float() - centre) / stride).long().clamp(0, h - 1)
+    # One candidate per (keypoint, cell): keep the strongest pixel of each plateau.
+    key = (kind * h + cy) * w + cx
+    order = torch.argsort(values, descending=True, stable=True)
+    _, first = np.unique(key[order].cpu().numpy(), return_index=True)
+    keep = order[torch.from_numpy(np.sort(first))]
+    kind, cx, cy, values = kind[keep], cx[keep], cy[keep], values[keep]
+    fx, fy = cx.float(), cy.float()
+    if params.subpixel and len(kind):
+        fx = fx + _log_parabola_offset(grid, kind, cy, cx, axis=1)
+        fy = fy + _log_parabola_offset(grid, kind, cy, cx, axis=0)
+    table = (
+        torch.stack([fx * stride + centre, fy * stride + centre, values], dim=1)
+        .cpu()
+        .numpy()
+        .astype(np.float32)
+    )
+    kind_np = kind.cpu().numpy()
+    return [table[kind_np == k] for k in range(NUM_KEYPOINTS)]
+
+
+def _log_parabola_offset(
+    grid: torch.Tensor, kind: torch.Tensor, cy: torch.Tensor, cx: torch.Tensor, axis: int
+):
+    """Sub-cell offset along ``axis`` (0 = y, 1 = x) of the parabola through the log of a peak and its
+    two neighbours; 0 at borders or where the log is not concave."""
+    size = grid.shape[1 + axis]
+    pos = cx if axis else cy
+    lo, hi = (pos - 1).clamp(0, size - 1), (pos + 1).clamp(0, size - 1)
+    if axis:
+        left, right = grid[kind, cy, lo], grid[kind, cy, hi]
+    else:
+        left, right = grid[kind, lo, cx], grid[kind, hi, cx]
+    eps = 1e-6
+    log_l, log_c, log_r = (torch.log(v.clamp_min(eps)) for v in (left, grid[kind, cy, cx], right))
+    curvature = log_l - 2 * log_c + log_r
+    usable = (curvature < 0) & (lo != pos) & (hi != pos)
+    offset = 0.5 * (log_l - log_r) / torch.where(usable, curvature, -torch.ones_like(curvature))
+    return torch.where(usable, offset, torch.zeros_like(offset)).clamp(-0.5, 0.5)
+
+
+def score_limb(
+    cand_a: np.ndarray,
+    cand_b: np.ndarray,
+    paf_x: np.ndarray,
+    paf_y: np.ndarray,
+    params: DecodeParams,
+    image_side: float,
+) -> np.ndarray:
+    """Line-integral scores of all candidate pairs of one limb; ``-inf`` where the pair is not valid.
+
+    Args:
+        cand_a, cand_b: ``(na, 3)`` and ``(nb, 3)`` candidates of the limb's two keypoints.
+        paf_x, paf_y: the limb's PAF components at input resolution ``(H, W)``.
+        image_side: the network input side, for the distance prior.
+
+    Returns:
+        ``(na, nb)`` float32 scores.
+    """
+    na, nb = len(cand_a), len(cand_b)
+    if na == 0 or nb == 0:
+        return np.full((na, nb), -np.inf, dtype=np.float32)
+    delta = cand_b[None, :, :2] - cand_a[:, None, :2]  # (na, nb, 2)
+    length = np.linalg.norm(delta, axis=-1)
+    unit = delta / np.maximum(length, 1e-6)[..., None]
+    t = np.linspace(0.0, 1.0, params.paf_samples, dtype=np.float32)
+    points = cand_a[:, None, None, :2] + t[None, None, :, None] * delta[:, :, None, :]  # (na, nb, S, 2)
+    h, w = paf_x.shape
+    ix = np.clip(np.rint(points[..., 0]), 0, w - 1).astype(np.int64)
+    iy = np.clip(np.rint(points[..., 1]), 0, h - 1).astype(np.int64)
+    dots = paf_x[iy, ix] * unit[..., None, 0] + paf_y[iy, ix] * unit[..., None, 1]  # (na, nb, S)
+    prior = np.minimum(0.0, params.distance_prior * image_side / np.maximum(length, 1e-6) - 1.0)
+    score = dots.mean(axis=-1) + prior
+    valid = (
+        ((dots > params.paf_threshold).mean(axis=-1) >= params.min_paf_fraction)
+        & (score > 0)
+        & (length > 1e-6)
+    )
+    return np.where(valid, score, -np.inf).astype(np.float32)
+
+
+def assemble(
+    peaks: list[np.ndarray], pafs_up: np.ndarray, params: DecodeParams, image_side: float
+) -> list[Pose]:
+    """Greedy Kruskal-style assembly of persons from keypoint candidates and input-resolution PAFs.
+
+    Args:
+        peaks: per keypoint type, ``(n_k, 3)`` candidates (from :func:`find_peaks`).
+        pafs_up: ``(38, H, W)`` PAFs at input resolution.
+        params: decoder settings.
+        image_side: network input side in pixels (distance prior).
+
+    Returns:
+        Persons sorted by score, best first, at most ``params.max_persons``.
+    """
+    offsets = np.cumsum([0] + [len(p) for p in peaks])
+    all_peaks = np.concatenate(peaks, axis=0) if offsets[-1] else np.zeros((0, 3), np.float32)
+    connections = []  # (score, global peak a, global peak b, keypoint a, keypoint b)
+    for limb, (ka, kb) in enumerate(LIMBS):
+        scores = score_limb(
+            peaks[ka], peaks[kb], pafs_up[2 * limb], pafs_up[2 * limb + 1], params, image_side
+        )
+        for i, j in zip(*np.nonzero(np.isfinite(scores)), strict=True):
+            connections.append((float(scores[i, j]), offsets[ka] + i, offsets[kb] + j, ka, kb))
+    connections.sort(key=lambda c: -c[0])
+
+    slots: list[np.ndarray] = []  # per person: global peak index per keypoint type, -1 if none
+    limb_scores: list[float] = []
+    owner: dict[int, int] = {}
+    for score, pa, pb, ka, kb in connections:
+        person_a, person_b = owner.get(pa), owner.get(pb)
+        if person_a is None and person_b is None:
+            person = np.full(NUM_KEYPOINTS, -1, dtype=np.int64)
+            person[ka], person[kb] = pa, pb
+            owner[pa] = owner[pb] = len(slots)
+            slots.append(person)
+            limb_scores.append(score)
+        elif person_b is None or person_a is None:
+            known, new_peak, new_kind = (person_a, pb, kb) if person_b is None else (person_b, pa, ka)
+            if slots[known][new_kind] < 0:  # else: the person already has this keypoint elsewhere
+                slots[known][new_kind] = new_peak
+                owner[new_peak] = known
+                limb_scores[known] += score
+        elif person_a == person_b:  # closes a cycle of the skeleton
+            limb_scores[person_a] += score
+        elif not np.any((slots[person_a] >= 0) & (slots[person_b] >= 0)):  # disjoint: merge b into a
+            taken = slots[person_b] >= 0
+            slots[person_a][taken] = slots[person_b][taken]
+            for peak in slots[person_b][taken]:
+                owner[int(peak)] = person_a
+            limb_scores[person_a] += limb_scores[person_b] + score
+            slots[person_b][:] = -1
+            limb_scores[person_b] = 0.0
+    poses = [_to_pose(s, ls, all_peaks, params) for s, ls in zip(slots, limb_scores, strict=True)]
+    poses = sorted((p for p in poses if p is not None), key=lambda p: -p.score)
+    return poses[: params.max_persons]
+
+
+def _to_pose(
+    slots: np.ndarray, limb_score: float, all_peaks: np.ndarray, params: DecodeParams
+) -> Pose | None:
+    """Keypoint array and score of one assembled person, or None when it fails the filters."""
+    present = slots >= 0
+    n = int(present.sum())
+    if n < max(params.min_keypoints, 1):
+        return None
+    keypoints = np.zeros((NUM_KEYPOINTS, 3), dtype=np.float32)
+    keypoints[present] = all_peaks[slots[present]]
+    if keypoints[present, 2].mean() < params.min_mean_score:
+        return None
+    score = (float(keypoints[:, 2].sum()) + limb_score) / (NUM_KEYPOINTS + NUM_LIMBS)
+    return Pose(keypoints, score)
+
+
+def decode_maps(heatmaps: torch.Tensor, pafs: torch.Tensor, stride: int, params: DecodeParams) -> list[Pose]:
+    """Decode one image's output-grid maps ``(18, h, w)``, ``(38, h, w)`` into poses in input pixels."""
+    heatmaps_up = upsample(heatmaps[None].float(), stride)[0]
+    pafs_up = upsample(pafs[None].float(), stride)[0].cpu().numpy()
+    side = float(max(heatmaps_up.shape[-2:]))
+    return assemble(find_peaks(heatmaps, heatmaps_up, stride, params), pafs_up, params, side)
+
+
+def to_coco_results(poses: list[Pose], image_id: int, scale: float, offset: np.ndarray) -> list[dict]:
+    """COCO keypoint results in original-image pixels: ``original_xy = (input_xy - offset) / scale``.
+
+    Missing keypoints are written as ``0, 0, 0``.
+    """
+    offset = np.asarray(offset, dtype=np.float32).reshape(2)
+    results = []
+    for pose in poses:
+        kps = pose.keypoints.copy()
+        present = kps[:, 2] > 0
+        kps[present, :2] = (kps[present, :2] - offset) / float(scale)
+        kps[~present] = 0.0
+        results.append(
+            {
+                "image_id": int(image_id),
+                "category_id": 1,
+                "keypoints": [round(float(v), 3) for v in kps.reshape(-1)],
+                "score": float(pose.score),
+            }
+        )
+    return results

@@ -1,0 +1,247 @@
+"""Training loop for the pose networks: ``fit`` trains on the labelled images of one AL round.
+
+The run is seeded and deterministic on CPU (same config + seed -> bit-identical weights): model init,
+shuffling and augmentation draw from generators seeded with ``cfg.seed``. On CUDA it uses bf16
+autocast and channels_last when ``train.amp`` / ``train.channels_last`` ask for it.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from al_bench.data.dataset import PoseDataset
+from al_bench.pose.loss import openpose_loss
+from al_bench.pose.models import PoseNet, build_model
+
+OPTIMIZERS = ("adamw", "sgd")
+SCHEDULES = ("cosine", "constant", "step")
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> CUDA when present, else CPU; anything else is passed to ``torch.device``."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def num_steps(train_cfg: Mapping[str, Any], n_labeled: int, warm: bool) -> int:
+    """Optimizer steps for one fit.
+
+    ``train.epochs`` set: ``ceil(epochs * n_labeled / batch_size)``; otherwise ``train.steps``, or
+    ``train.warm_start_steps`` for a warm-started round when that is set. Then clipped to
+    ``[train.min_steps, train.max_steps]`` so that small labelled sets still train enough.
+    """
+    if train_cfg.get("epochs") is not None:
+        steps = math.ceil(float(train_cfg["epochs"]) * n_labeled / int(train_cfg["batch_size"]))
+    elif warm and train_cfg.get("warm_start_steps") is not None:
+        steps = int(train_cfg["warm_start_steps"])
+    else:
+        steps = int(train_cfg["steps"])
+    steps = max(steps, int(train_cfg.get("min_steps") or 1))
+    if train_cfg.get("max_steps") is not None:
+        steps = min(steps, int(train_cfg["max_steps"]))
+    return steps
+
+
+def build_optimizer(model: nn.Module, train_cfg: Mapping[str, Any]) -> torch.optim.Optimizer:
+    """AdamW or SGD (momentum, nesterov) with ``train.lr`` / ``train.weight_decay``; no decay on norms/biases."""
+    decay = [p for p in model.parameters() if p.requires_grad and p.dim() > 1]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() <= 1]
+    groups = [
+        {"params": decay, "weight_decay": float(train_cfg.get("weight_decay", 0.0))},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    name = str(train_cfg.get("optimizer", "adamw")).lower()
+    lr = float(train_cfg["lr"])
+    if name == "adamw":
+        return torch.optim.AdamW(groups, lr=lr, betas=tuple(train_cfg.get("betas", (0.9, 0.999))))
+    if name == "sgd":
+        return torch.optim.SGD(groups, lr=lr, momentum=float(train_cfg.get("momentum", 0.9)), nesterov=True)
+    raise ValueError(f"train.optimizer={name!r}; valid: {list(OPTIMIZERS)}")
+
+
+def build_scheduler(
+    optimizer: torch.optim.Optimizer, train_cfg: Mapping[str, Any], steps: int
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up over ``train.warmup_steps``, then ``cosine`` (to ``lr * min_lr_ratio``), ``constant``
+    or ``step`` (multiply by ``gamma`` at each fraction of the run in ``milestones``)."""
+    kind = str(train_cfg.get("lr_schedule", "cosine"))
+    if kind not in SCHEDULES:
+        raise ValueError(f"train.lr_schedule={kind!r}; valid: {list(SCHEDULES)}")
+    warmup = min(int(train_cfg.get("warmup_steps", 0)), max(steps - 1, 0))
+    min_ratio = float(train_cfg.get("min_lr_ratio", 0.0))
+    milestones = [float(m) * steps for m in train_cfg.get("milestones", (0.7, 0.9))]
+    gamma = float(train_cfg.get("gamma", 0.1))
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / (warmup + 1)
+        if kind == "constant":
+            return 1.0
+        if kind == "step":
+            return gamma ** sum(step >= m for m in milestones)
+        progress = (step - warmup) / max(steps - warmup, 1)
+        return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def cycle_batches(loader: DataLoader) -> Iterator[dict]:
+    """Endless batches: each pass over the labelled set has a new seeded shuffle and, through
+    ``dataset.set_epoch``, a new seeded augmentation stream."""
+    epoch = 0
+    while True:
+        if hasattr(loader.dataset, "set_epoch"):
+            loader.dataset.set_epoch(epoch)
+        yield from loader
+        epoch += 1
+
+
+def target_encoding(cfg: Mapping[str, Any]) -> tuple[float, float]:
+    """``(sigma, paf_width)`` in input pixels: ``model.sigma`` / ``model.paf_width`` when set (they depend
+    on the model's input size), else the data set's ``data.target.sigma_px`` / ``paf_width_px``."""
+    model_cfg, target = cfg["model"], (cfg.get("data") or {}).get("target") or {}
+    sigma = model_cfg.get("sigma") if model_cfg.get("sigma") is not None else target.get("sigma_px")
+    width = (
+        model_cfg.get("paf_width") if model_cfg.get("paf_width") is not None else target.get("paf_width_px")
+    )
+    if sigma is None or width is None:
+        raise ValueError(
+            f"model {model_cfg.get('name')!r}: no target encoding; set model.sigma and model.paf_width "
+            "(or data.target.sigma_px and data.target.paf_width_px)"
+        )
+    return float(sigma), float(width)
+
+
+def make_loader(dataset: Dataset, train_cfg: Mapping[str, Any], seed: int) -> DataLoader:
+    """Shuffling loader whose order depends only on ``seed``; drops the last partial batch when there is
+    at least one full batch (BatchNorm dislikes a batch of one)."""
+    batch_size = int(train_cfg["batch_size"])
+    generator = torch.Generator().manual_seed(int(seed))
+    workers = int(train_cfg.get("num_workers", 0))
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=True,
+        generator=generator,
+        num_workers=workers,
+        drop_last=len(dataset) >= batch_size,
+        persistent_workers=workers > 0,
+    )
+
+
+def train_steps(
+    model: PoseNet,
+    batches: Iterator[dict],
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    steps: int,
+    train_cfg: Mapping[str, Any],
+    device: torch.device,
+) -> dict[str, Any]:
+    """Run ``steps`` optimizer steps; returns ``steps``, ``images``, ``losses`` (one per step), ``train_time_s``."""
+    amp = device.type == "cuda" and str(train_cfg.get("amp", "none")) == "bf16"
+    channels_last = device.type == "cuda" and bool(train_cfg.get("channels_last", False))
+    paf_weight = float(train_cfg.get("paf_weight", 1.0))
+    clip = train_cfg.get("grad_clip")
+    log_every = max(int(train_cfg.get("log_every", 20)), 1)
+    model.train()
+    losses, images = [], 0
+    start = time.perf_counter()
+    bar = tqdm(range(steps), desc="train", leave=False, disable=not train_cfg.get("progress", True))
+    for step in bar:
+        batch = next(batches)
+        x = batch["image"].to(device, non_blocking=True)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        targets = [batch[k].to(device, non_blocking=True) for k in ("heatmaps", "pafs", "mask")]
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            outputs = model(x)
+        loss = openpose_loss(outputs, *targets, paf_weight=paf_weight)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"training loss became {loss.item()} at step {step} (lower train.lr?)")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if clip:
+            nn.utils.clip_grad_norm_(model.parameters(), float(clip))
+        optimizer.step()
+        scheduler.step()
+        losses.append(float(loss.detach()))
+        images += x.shape[0]
+        if step % log_every == 0 or step == steps - 1:
+            bar.set_postfix(loss=f"{losses[-1]:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return {"steps": steps, "images": images, "losses": losses, "train_time_s": time.perf_counter() - start}
+
+
+def initial_model(cfg: Mapping[str, Any], init_model: PoseNet | None) -> tuple[PoseNet, bool]:
+    """A copy of ``init_model`` when warm-starting (``train.warm_start``), else a fresh seeded model."""
+    if init_model is not None and bool(cfg["train"].get("warm_start", True)):
+        return copy.deepcopy(init_model), True
+    torch.manual_seed(int(cfg["seed"]))
+    return build_model(cfg["model"]), False
+
+
+def labeled_dataset(cfg: Mapping[str, Any], source: Any, labeled_ids: Sequence[int]) -> Dataset:
+    """The augmented training :class:`~al_bench.data.dataset.PoseDataset` of the labelled images."""
+    sigma, paf_width = target_encoding(cfg)
+    return PoseDataset(
+        source,
+        [int(i) for i in labeled_ids],
+        input_size=int(cfg["model"]["input_size"]),
+        stride=int(cfg["model"]["stride"]),
+        sigma=sigma,
+        paf_width=paf_width,
+        augment=(cfg.get("data") or {}).get("augment"),  # None or enabled: false -> plain letterbox
+        seed=int(cfg["seed"]),
+    )
+
+
+def fit(
+    cfg: Mapping[str, Any], source: Any, labeled_ids: Sequence[int], init_model: PoseNet | None = None
+) -> tuple[PoseNet, dict[str, float]]:
+    """Train a pose model on ``labeled_ids`` of ``source``.
+
+    Args:
+        cfg: the composed config (uses ``cfg.model``, ``cfg.train``, ``cfg.data.augment``, ``cfg.seed``).
+        source: a :class:`~al_bench.data.coco.CocoKeypoints` holding the labelled images.
+        labeled_ids: global image ids to train on.
+        init_model: previous round's model; copied (never modified) and trained further when
+            ``train.warm_start`` is true, otherwise ignored and a fresh model is trained.
+
+    Returns:
+        ``(model in eval mode, stats)`` with stats ``train_time_s``, ``steps``, ``images_per_s``,
+        ``final_loss`` (mean loss of the last 10 % of steps), ``warm_start`` (0/1).
+    """
+    if len(labeled_ids) == 0:
+        raise ValueError("fit() needs at least one labelled image id")
+    train_cfg = cfg["train"]
+    device = resolve_device(str(train_cfg.get("device", "auto")))
+    model, warm = initial_model(cfg, init_model)
+    model.to(device)
+    if device.type == "cuda" and bool(train_cfg.get("channels_last", False)):
+        model.to(memory_format=torch.channels_last)
+    steps = num_steps(train_cfg, len(labeled_ids), warm)
+    loader = make_loader(labeled_dataset(cfg, source, labeled_ids), train_cfg, int(cfg["seed"]))
+    optimizer = build_optimizer(model, train_cfg)
+    scheduler = build_scheduler(optimizer, train_cfg, steps)
+    run = train_steps(model, cycle_batches(loader), optimizer, scheduler, steps, train_cfg, device)
+    tail = run["losses"][-max(1, steps // 10) :]
+    stats = {
+        "train_time_s": run["train_time_s"],
+        "steps": float(steps),
+        "images_per_s": run["images"] / max(run["train_time_s"], 1e-9),
+        "final_loss": sum(tail) / len(tail),
+        "warm_start": float(warm),
+    }
+    return model.eval(), stats

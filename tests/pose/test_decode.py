@@ -1,0 +1,134 @@
+"""PAF decoding: encode ground truth into targets, decode them back, and score the result with COCOeval."""
+
+import numpy as np
+import pytest
+import torch
+
+from al_bench.data.skeleton import FLIP_PAIRS, NUM_KEYPOINTS, flip_permutation
+from al_bench.data.targets import encode_targets
+from al_bench.evaluate.coco_eval import evaluate_keypoints
+from al_bench.pose.decode import DecodeParams, decode_maps, peak_values, to_coco_results
+from al_bench.pose.infer import _flip_channel_maps
+from al_bench.pose.train import target_encoding
+
+
+def _letterbox(width: int, height: int, size: int) -> tuple[float, np.ndarray]:
+    scale = size / max(width, height)
+    return scale, np.array([(size - width * scale) / 2, (size - height * scale) / 2], dtype=np.float32)
+
+
+def _gt_keypoints(coco, image_id: int) -> np.ndarray:
+    anns = [
+        a
+        for a in coco.loadAnns(coco.getAnnIds(imgIds=image_id))
+        if a["num_keypoints"] > 0 and not a["iscrowd"]
+    ]
+    return np.array([a["keypoints"] for a in anns], dtype=np.float32).reshape(-1, NUM_KEYPOINTS, 3)
+
+
+@pytest.mark.parametrize("model_name", ["tiny", "lightweight_openpose"])
+def test_ground_truth_round_trip_on_real_coco_images(coco_sample, compose_cfg, model_name):
+    cfg = compose_cfg(f"model={model_name}")
+    size, stride = cfg.model.input_size, cfg.model.stride
+    sigma, paf_width = target_encoding(cfg)
+    results, n_people = [], 0
+    for image_id in coco_sample.getImgIds():
+        info = coco_sample.imgs[image_id]
+        scale, offset = _letterbox(info["width"], info["height"], size)
+        kps = _gt_keypoints(coco_sample, image_id)
+        kps[..., :2] = kps[..., :2] * scale + offset
+        heatmaps, pafs = encode_targets(kps, (size // stride, size // stride), stride, sigma, paf_width)
+        poses = decode_maps(torch.from_numpy(heatmaps), torch.from_numpy(pafs), stride, DecodeParams())
+        assert len(poses) == len(kps), (
+            f"image {image_id}: {len(poses)} persons decoded, {len(kps)} in the ground truth"
+        )
+        results += to_coco_results(poses, image_id, scale, offset)
+        n_people += len(kps)
+    assert n_people == 12  # 14 annotations, 2 of them with no keypoints
+    metrics = evaluate_keypoints(coco_sample, results)
+    assert metrics["ap"] >= 0.9, metrics
+
+
+def _two_people(size: int = 128) -> np.ndarray:
+    """Two upright stick people side by side, every keypoint labelled, in input pixels."""
+    template = np.array(
+        [[0, 0], [2, -2], [-2, -2], [4, -1], [-4, -1], [8, 10], [-8, 10], [10, 22], [-10, 22], [11, 33], [-11, 33],
+         [6, 36], [-6, 36], [6, 52], [-6, 52], [6, 68], [-6, 68]], dtype=np.float32,
+    )  # fmt: skip
+    people = np.zeros((2, NUM_KEYPOINTS, 3), dtype=np.float32)
+    for p, cx in enumerate((size * 0.3, size * 0.7)):
+        people[p, :, 0] = cx - template[:, 0]  # facing the camera: the person's left is on the image right
+        people[p, :, 1] = 20 + template[:, 1]
+        people[p, :, 2] = 2
+    return people
+
+
+def test_decoded_keypoints_sit_on_the_encoded_ones_and_map_back_to_the_original_image():
+    people = _two_people()
+    heatmaps, pafs = encode_targets(people, (32, 32), 4, 2.5, 3.0)
+    poses = decode_maps(torch.from_numpy(heatmaps), torch.from_numpy(pafs), 4, DecodeParams())
+    assert len(poses) == 2
+    decoded = sorted((p.keypoints for p in poses), key=lambda k: k[0, 0])
+    for got, want in zip(decoded, people, strict=True):
+        np.testing.assert_allclose(got[:, :2], want[:, :2], atol=0.3)
+        # Grid samples of a sigma-2.5 Gaussian up to 2 px off its centre in x and y: exp(-8/12.5) = 0.53..
+        assert np.all((got[:, 2] > 0.52) & (got[:, 2] <= 1.0))
+    assert all(0.7 < p.score <= 1.0 for p in poses)  # complete persons: (17 x ~0.7 + 19 x ~1) / 36
+    results = to_coco_results(poses, image_id=7, scale=0.5, offset=np.array([10.0, 4.0]))
+    original = np.array(results[0]["keypoints"]).reshape(17, 3)
+    np.testing.assert_allclose(original[:, :2], (poses[0].keypoints[:, :2] - [10.0, 4.0]) / 0.5, atol=1e-3)
+    assert results[0]["image_id"] == 7 and results[0]["category_id"] == 1
+
+
+def test_fragments_below_min_keypoints_or_min_score_are_dropped():
+    people = _two_people()[:1]
+    people[0, 3:, 2] = 0  # only nose and eyes labelled: a 3-keypoint fragment
+    heatmaps, pafs = encode_targets(people, (32, 32), 4, 2.5, 3.0)
+    maps = torch.from_numpy(heatmaps), torch.from_numpy(pafs)
+    assert len(decode_maps(*maps, 4, DecodeParams(min_keypoints=3))) == 1
+    assert decode_maps(*maps, 4, DecodeParams(min_keypoints=4)) == []
+    weak = torch.from_numpy(heatmaps) * 0.3
+    assert decode_maps(weak, maps[1], 4, DecodeParams(min_mean_score=0.5)) == []
+    assert len(decode_maps(weak, maps[1], 4, DecodeParams(min_mean_score=0.2))) == 1
+
+
+def test_max_persons_keeps_the_best_scored():
+    people = _two_people()
+    people[1, 9:, 2] = 0  # the second person lacks legs and wrists: lower score
+    heatmaps, pafs = encode_targets(people, (32, 32), 4, 2.5, 3.0)
+    poses = decode_maps(torch.from_numpy(heatmaps), torch.from_numpy(pafs), 4, DecodeParams(max_persons=1))
+    assert len(poses) == 1 and np.count_nonzero(poses[0].keypoints[:, 2]) == 17
+
+
+def test_unknown_decode_key_lists_the_valid_ones():
+    with pytest.raises(ValueError, match=r"unknown infer.decode keys \['peak_treshold'\].*'peak_threshold'"):
+        DecodeParams.from_cfg({"peak_treshold": 0.2})
+
+
+def test_peak_values_are_sorted_padded_and_start_with_the_maximum():
+    heatmaps = torch.zeros(1, 18, 16, 16)
+    heatmaps[0, 0, 3, 3], heatmaps[0, 0, 10, 12], heatmaps[0, 0, 10, 13] = 0.5, 0.9, 0.4  # (10,13) not a max
+    heatmaps[0, 1] = -0.2  # negative everywhere: no peaks, maximum clipped to 0
+    peaks = peak_values(heatmaps, max_peaks=4)
+    assert peaks.shape == (1, 17, 4)
+    np.testing.assert_allclose(peaks[0, 0].numpy(), [0.9, 0.5, 0.0, 0.0])
+    assert torch.all(peaks[0, 1:] == 0)
+
+
+def test_flip_channel_maps_undo_a_horizontal_flip_of_the_targets():
+    people = _two_people()
+    people[0, :, 0] += 5  # break the mirror symmetry of the scene
+    people[1, 9, 2] = 0
+    heatmaps, pafs = encode_targets(people, (32, 32), 4, 2.5, 3.0)
+    mirrored = people[:, flip_permutation()].copy()
+    mirrored[..., 0] = np.where(mirrored[..., 2] > 0, 127 - mirrored[..., 0], 0)
+    flip_heat, flip_paf = encode_targets(mirrored, (32, 32), 4, 2.5, 3.0)
+    heat_perm, paf_perm, paf_sign = _flip_channel_maps()
+    np.testing.assert_allclose(flip_heat[:, :, ::-1][heat_perm], heatmaps, atol=1e-6)
+    np.testing.assert_allclose(flip_paf[:, :, ::-1][paf_perm] * paf_sign[:, None, None], pafs, atol=1e-6)
+    assert (
+        sorted(map(tuple, np.sort(FLIP_PAIRS, axis=1)))
+        == sorted(tuple(sorted((k, int(heat_perm[k])))) for k in range(NUM_KEYPOINTS) if heat_perm[k] != k)[
+            ::2
+        ]
+    )
