@@ -24,7 +24,7 @@ class Pieces:
         fit: ``(cfg, source, labeled_ids, init_model=None) -> (model, stats)``.
         predict: ``(model, source, image_ids, cfg, want=(...)) -> Predictions``.
         build_strategy: ``(cfg) -> Strategy`` with ``select(context, budget) -> Selection``.
-        make_context: ``(cfg, model, source, pool_ids, labeled_ids, rng) -> SelectionContext``.
+        make_context: ``(cfg, model, source, pool_ids, labeled_ids, rng, fingerprint) -> SelectionContext``.
         save_model: ``(path, model, cfg)`` writes a checkpoint.
         load_model: ``(path) -> model``.
     """
@@ -33,7 +33,7 @@ class Pieces:
     fit: Callable[..., tuple[Any, dict]]
     predict: Callable[..., Any]
     build_strategy: Callable[[Any], Any]
-    make_context: Callable[[Any, Any, Any, np.ndarray, np.ndarray, np.random.Generator], Any]
+    make_context: Callable[..., Any]
     save_model: Callable[[Path, Any, Any], None]
     load_model: Callable[[Path], Any]
 
@@ -52,8 +52,8 @@ def real_pieces() -> Pieces:
     def load_model(path: Path) -> Any:
         return load_checkpoint(path)[0]
 
-    def make_context(cfg, model, source, pool_ids, labeled_ids, rng):
-        return selection_context(cfg, model, source, pool_ids, labeled_ids, rng, predict)
+    def make_context(cfg, model, source, pool_ids, labeled_ids, rng, fingerprint=""):
+        return selection_context(cfg, model, source, pool_ids, labeled_ids, rng, predict, fingerprint)
 
     return Pieces(
         build_sources=build_sources,
@@ -66,34 +66,26 @@ def real_pieces() -> Pieces:
     )
 
 
-def selection_context(cfg, model, source, pool_ids, labeled_ids, rng, predict):
+def selection_context(cfg, model, source, pool_ids, labeled_ids, rng, predict, fingerprint: str = ""):
     """A :class:`SelectionContext` whose peaks come from ``model`` on the pool and whose embeddings
-    come from ``cfg.embedding`` (computed lazily, only if the strategy asks)."""
+    come from ``cfg.embedding`` (both computed lazily, only if the strategy asks).
+
+    Args:
+        fingerprint: the data sources' fingerprint (keys the on-disk embedding cache).
+    """
+    from al_bench.embed import build_embedder
     from al_bench.strategies import SelectionContext
+
+    embedder = build_embedder(cfg.embedding)
 
     def peaks() -> np.ndarray:
         return predict(model, source, pool_ids, cfg, want=("peaks",)).peaks
 
-    return SelectionContext(
-        pool_ids, labeled_ids, rng, peaks=peaks, embeddings=embedding_provider(cfg, model, source, predict)
-    )
+    def features(ids: np.ndarray) -> np.ndarray:
+        # The current pose model's pooled backbone features (embedding=pose_backbone).
+        return predict(model, source, ids, cfg, want=("features",)).features
 
+    def embeddings(ids: np.ndarray):
+        return embedder.embed(ids, source=source, data_fingerprint=fingerprint, features=features)
 
-def embedding_provider(cfg, model, source, predict) -> Callable[[np.ndarray], Any]:
-    """``ids -> (n, d)`` for ``cfg.embedding.name``: the current pose model's pooled backbone
-    features (``pose_backbone``) or an :mod:`al_bench.embed` backbone with its on-disk cache.
-
-    Raises:
-        ValueError: an embedding the package does not provide (no silent fallback, DESIGN.md).
-    """
-    name = str(cfg.embedding.name)
-    if name == "pose_backbone":
-        return lambda ids: predict(model, source, ids, cfg, want=("features",)).features
-    try:
-        from al_bench.embed import embedding_provider as embed_provider
-    except ImportError as err:
-        raise ValueError(
-            f"embedding.name={name!r} needs al_bench.embed.embedding_provider, which is not available; "
-            "use embedding=pose_backbone"
-        ) from err
-    return embed_provider(cfg, source)
+    return SelectionContext(pool_ids, labeled_ids, rng, peaks=peaks, embeddings=embeddings)

@@ -20,8 +20,10 @@ import numpy as np
 from al_bench.loop.results import RunResult, read_results
 
 FIGURE_FILE = "learning_curve.png"
-# Overrides that do not name a configuration in the report (seed is averaged over).
-_UNLABELED_OVERRIDES = ("seed", "strategy", "paths", "tracking", "hydra", "run_name")
+# Overrides that do not name a configuration in the report (seed is averaged over; the strategy is
+# always named; where things are written and logged does not change results).
+_UNLABELED_KEYS = ("seed", "strategy", "run_name")
+_UNLABELED_GROUPS = ("paths", "tracking", "hydra")
 
 
 def format_round(metrics: Mapping[str, float]) -> str:
@@ -55,18 +57,33 @@ def normalized_aulc(n_labeled: Sequence[float], values: Sequence[float]) -> floa
     return float(np.trapezoid(y, x) / (x[-1] - x[0]))
 
 
-def label(result: RunResult) -> str:
-    """The configuration a run belongs to: its strategy plus overrides other than seed/strategy."""
-    extra = sorted(o for o in result.overrides if o.split("=", 1)[0].lstrip("+~") not in _UNLABELED_OVERRIDES)
-    return " ".join([result.strategy, *extra])
+def _override_dict(result: RunResult) -> dict[str, str]:
+    pairs = (o.lstrip("+~").split("=", 1) for o in result.overrides if "=" in o)
+    return {k: v for k, v in pairs if k not in _UNLABELED_KEYS and k.split(".")[0] not in _UNLABELED_GROUPS}
+
+
+def labels(results: Sequence[RunResult]) -> list[str]:
+    """The configuration each run belongs to: its strategy plus the overrides that vary between the
+    runs (seed excluded: runs differing only in seed share a label)."""
+    overrides = [_override_dict(r) for r in results]
+    keys = sorted({k for o in overrides for k in o})
+    varying = [k for k in keys if len({o.get(k) for o in overrides}) > 1]
+    return [" ".join([r.strategy, *(f"{k}={o[k]}" for k in varying if k in o)]) for r, o in zip(results, overrides)]
+
+
+def _groups(results: Sequence[RunResult]) -> dict[str, list[RunResult]]:
+    groups: dict[str, list[RunResult]] = defaultdict(list)
+    for name, result in zip(labels(results), results):
+        groups[name].append(result)
+    return groups
 
 
 def format_table(results: Sequence[RunResult]) -> str:
     """Compact table: one row per run and round (n_labeled, AP, sampling time)."""
     header = f"{'run':<44} {'round':>5} {'n_labeled':>9} {'AP':>7} {'sampling_s':>10}"
     lines = [header, "-" * len(header)]
-    for result in results:
-        name = f"{label(result)} seed={result.seed}"[:44]
+    for name, result in zip(labels(results), results):
+        name = f"{name} seed={result.seed}"[:44]
         for r in result.rounds:
             sampling = f"{r['sampling_time_s']:.2f}" if "sampling_time_s" in r else "-"
             lines.append(f"{name:<44} {int(r['round']):>5} {int(r['n_labeled']):>9} {r['ap']:>7.4f} {sampling:>10}")
@@ -79,11 +96,8 @@ def ranking(results: Sequence[RunResult]) -> list[dict[str, Any]]:
     Returns:
         dicts ``{"label", "aulc", "aulc_std", "final_ap", "n_seeds"}``.
     """
-    groups: dict[str, list[RunResult]] = defaultdict(list)
-    for result in results:
-        groups[label(result)].append(result)
     rows = []
-    for name, runs in groups.items():
+    for name, runs in _groups(results).items():
         areas = [normalized_aulc(*curve(r.rounds)) for r in runs]
         rows.append(
             {
@@ -122,7 +136,7 @@ def learning_curve_figure(curves: Mapping[str, tuple[np.ndarray, np.ndarray]]):
     ax.set_xlabel("labeled images")
     ax.set_ylabel("OKS AP (val)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     return fig
 
@@ -135,11 +149,8 @@ def close(figure) -> None:
 
 def mean_curves(results: Sequence[RunResult]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per configuration, the AP curve averaged over seeds (rounds aligned by index)."""
-    groups: dict[str, list[RunResult]] = defaultdict(list)
-    for result in results:
-        groups[label(result)].append(result)
     curves = {}
-    for name, runs in sorted(groups.items()):
+    for name, runs in sorted(_groups(results).items()):
         n = min(len(r.rounds) for r in runs)
         xs = np.mean([curve(r.rounds[:n])[0] for r in runs], axis=0)
         ys = np.mean([curve(r.rounds[:n])[1] for r in runs], axis=0)

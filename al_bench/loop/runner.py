@@ -23,13 +23,16 @@ import al_bench
 from al_bench.evaluate import evaluate_keypoints, person_count_accuracy
 from al_bench.loop import report
 from al_bench.loop.budget import (
+    check_budget,
     initial_labeled_ids,
     resolve_count,
     seed_training,
     selection_rng,
 )
+from al_bench.loop.faults import fault_point
 from al_bench.loop.labeled import LabeledSet, RevealedSource
 from al_bench.loop.pieces import Pieces, real_pieces
+from al_bench.loop.preflight import check_paths
 from al_bench.loop.results import JobInfo, RunResult, current_job, write_result
 from al_bench.loop.round0 import cached_round0, round0_key
 from al_bench.loop.state import (
@@ -69,7 +72,7 @@ class ActiveLearningRun:
 
     def __init__(self, cfg: DictConfig, pieces: Pieces | None = None) -> None:
         self.cfg = cfg
-        self.pieces = pieces or real_pieces()
+        self.pieces = pieces or _configured_pieces(cfg)
         self.seed = int(cfg.seed)
         self.rounds = int(cfg.al.rounds)
         self.key = run_key(cfg)
@@ -83,6 +86,7 @@ class ActiveLearningRun:
         """Check tracking, then resume or start the run and do every round left."""
         if cfg_threads := self.cfg.get("num_threads"):
             torch.set_num_threads(int(cfg_threads))
+        check_paths(self.cfg.paths)  # before anything is trained: a clear error naming the folder
         self.tracker.check_reachable()
         state = load_state(self.dir, self.key)
         if state is not None and state.finished:
@@ -90,6 +94,7 @@ class ActiveLearningRun:
             return self._conclude(state, logged_before=True)
         sources = self.pieces.build_sources(self.cfg.data)
         labeled = LabeledSet(sources.pool.image_ids)
+        self._check_budget(len(labeled.pool_ids))
         if state is None:
             state, model = RunState(run_key=self.key), None
             n_initial = resolve_count(self.cfg.al.initial, len(labeled.pool_ids), "al.initial")
@@ -100,6 +105,7 @@ class ActiveLearningRun:
             model = self.pieces.load_model(self.dir / state.checkpoint)
             restore_rng(state.rng)
         state.mlflow_run_id = self._start_tracking(state, sources, labeled)
+        print(f"[al-bench] {self.cfg.run_name}: data {sources.name}, embedding {self._embedding_name()}")
         strategy = self.pieces.build_strategy(self.cfg)
         budget = resolve_count(self.cfg.al.budget, len(labeled.pool_ids), "al.budget")
         for round_idx in range(state.completed_round + 1, self.rounds + 1):
@@ -119,6 +125,7 @@ class ActiveLearningRun:
             self.tracker.log_json(record, f"selections/round_{r:02d}.json")
             state.selections.append(record)
         self.tracker.log_round(r, metrics)
+        fault_point("log", r, self.cfg.run_name)  # in MLflow, not yet in the saved state
         print(f"[al-bench] {self.cfg.run_name} round {r}: " + report.format_round(metrics))
         checkpoint = f"model_round{r:02d}.pt"
         atomic_write_bytes(self.dir / checkpoint, lambda tmp: self.pieces.save_model(tmp, model, self.cfg))
@@ -140,6 +147,7 @@ class ActiveLearningRun:
         def train() -> tuple[Any, dict[str, float]]:
             start = time.perf_counter()
             fitted, stats = self.pieces.fit(self.cfg, revealed, labeled.ids, init_model=init_model)
+            fault_point("train", r, self.cfg.run_name)  # AL_BENCH_FAULT: inert unless set
             return fitted, {**_train_metrics(stats), "train_time_s": time.perf_counter() - start}
 
         if r > 0:
@@ -174,9 +182,11 @@ class ActiveLearningRun:
         n = min(budget, len(unlabeled))
         # Strategies see pool images only: a label read through the revealed source would fail.
         pool = RevealedSource(sources.pool, labeled)
-        context = self.pieces.make_context(self.cfg, model, pool, unlabeled, labeled.ids, selection_rng(self.seed, r))
+        rng = selection_rng(self.seed, r)
+        context = self.pieces.make_context(self.cfg, model, pool, unlabeled, labeled.ids, rng, sources.fingerprint)
         start = time.perf_counter()
         selection = strategy.select(context, n)
+        fault_point("select", r, self.cfg.run_name)
         wall = time.perf_counter() - start
         ids = np.asarray(selection.ids, dtype=np.int64)
         _check_selection(ids, unlabeled, n, f"{self.cfg.strategy.name} round {r}")
@@ -206,19 +216,42 @@ class ActiveLearningRun:
             "seed": str(self.seed),
             "dataset": sources.name,
             "data_fingerprint": sources.fingerprint,
-            "embedding": str(OmegaConf.select(self.cfg, "embedding.name", default="none")),
+            "embedding": self._embedding_name(),
             "git_commit": git_commit(),
             "al_bench_version": al_bench.__version__,
             "overrides": " ".join(self.job.overrides),
         }
         params = OmegaConf.to_container(self.cfg, resolve=True)
         run_id = self.tracker.start(self.key, self.cfg.run_name, tags, params, parent, state.mlflow_run_id)
+        self._log_skipped_images(sources)
         if state.completed_round < 0:
             self.tracker.log_text(OmegaConf.to_yaml(self.cfg, resolve=True), "config.yaml")
             self.tracker.log_json({"ids": [int(i) for i in labeled.ids]}, "selections/initial.json")
         for metrics in state.metrics:
             self.tracker.log_round(metrics["round"], {k: v for k, v in metrics.items() if k != "round"})
         return run_id
+
+    def _check_budget(self, n_pool: int) -> None:
+        """Refuse an empty pool and warn when the rounds would exhaust it (loop/budget.py)."""
+        n_initial = resolve_count(self.cfg.al.initial, n_pool, "al.initial")
+        budget = resolve_count(self.cfg.al.budget, n_pool, "al.budget")
+        check_budget(n_pool, n_initial, budget, self.rounds)
+
+    def _log_skipped_images(self, sources) -> None:
+        """Log how many pool / val images were left out as unreadable (metrics at step 0, and the list).
+
+        Logging again after a resume is a no-op (``log_round`` skips steps already there).
+        """
+        pool = dict(getattr(sources, "pool_skipped", None) or {})
+        val = dict(getattr(sources, "val_skipped", None) or {})
+        self.tracker.log_round(0, {"skipped_images": float(len(pool)), "skipped_val_images": float(len(val))})
+        if pool or val:
+            listing = {"pool": {str(k): v for k, v in pool.items()}, "val": {str(k): v for k, v in val.items()}}
+            self.tracker.log_json(listing, "data/skipped_images.json")
+            print(f"[al-bench] {self.cfg.run_name}: left out {len(pool)} pool / {len(val)} val unreadable images")
+
+    def _embedding_name(self) -> str:
+        return str(OmegaConf.select(self.cfg, "embedding.name", default="none"))
 
     def _log_final_artifacts(self, state: RunState) -> None:
         """Final model checkpoint and this run's learning curve, then mark the run finished."""
@@ -248,6 +281,15 @@ class ActiveLearningRun:
         where = db.resolve() if db else self.tracker.uri
         print(f"[al-bench] {self.cfg.run_name}: final AP {result.final_ap:.4f}; MLflow run {result.mlflow_run_id} in {where}")
         return result
+
+
+def _configured_pieces(cfg: DictConfig) -> Pieces:
+    """``cfg.pieces`` (a ``_target_`` returning :class:`Pieces`), else the package's own."""
+    if OmegaConf.select(cfg, "pieces._target_") is None:
+        return real_pieces()
+    from hydra.utils import instantiate
+
+    return instantiate(cfg.pieces)
 
 
 def _train_metrics(stats: dict) -> dict[str, float]:

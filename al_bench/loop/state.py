@@ -25,8 +25,9 @@ from omegaconf import DictConfig, OmegaConf
 
 STATE_FILE = "state.json"
 STATE_VERSION = 1
-# Top-level config keys that do not change what a run computes.
-NON_RESULT_KEYS = ("paths", "hydra", "tracking", "run_name")
+# Top-level config keys that do not change what a run computes (threads: so a run started with
+# several jobs in parallel resumes with any thread count).
+NON_RESULT_KEYS = ("paths", "hydra", "tracking", "run_name", "num_threads")
 
 
 def stable_hash(obj: Any, n_chars: int = 16) -> str:

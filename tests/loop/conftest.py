@@ -11,16 +11,6 @@ CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/loop/fakes.py
 
 
-@pytest.fixture(scope="session")
-def empty_mlflow_db(tmp_path_factory) -> Path:
-    """An initialised, empty MLflow SQLite store (creating one runs ~7 s of migrations: do it once)."""
-    from mlflow.tracking import MlflowClient
-
-    path = tmp_path_factory.mktemp("mlflow_template") / "mlflow.db"
-    MlflowClient(f"sqlite:///{path}").search_experiments()
-    return path
-
-
 @pytest.fixture
 def compose_cfg(empty_mlflow_db):
     """``compose_cfg(out_dir, *overrides)`` -> the composed config (quick preset + tiny sizes), with a

@@ -92,7 +92,7 @@ class LowestPeakStrategy:
         )
 
 
-def make_context(cfg, model, source, pool_ids, labeled_ids, rng):
+def make_context(cfg, model, source, pool_ids, labeled_ids, rng, fingerprint):
     return SimpleNamespace(
         pool_ids=np.asarray(pool_ids), labeled_ids=np.asarray(labeled_ids), rng=rng,
         peaks=lambda: predict(model, source, pool_ids, cfg, want=("peaks",)).peaks,

@@ -2,7 +2,7 @@
 
 import pytest
 
-from al_bench.loop.report import format_table, label, normalized_aulc, ranking, summarize
+from al_bench.loop.report import format_table, labels, normalized_aulc, ranking, summarize
 from al_bench.loop.results import RunResult, write_result
 
 
@@ -20,9 +20,18 @@ def test_normalized_aulc_is_the_mean_height_of_the_curve():
     assert normalized_aulc([10], [0.7]) == 0.7
 
 
-def test_label_drops_seed_and_strategy_overrides():
-    result = _result("heatmap_annoy", 1, [0.1], ["strategy=heatmap_annoy", "seed=1", "strategy.selection_ratio=0.1"])
-    assert label(result) == "heatmap_annoy strategy.selection_ratio=0.1"
+def test_labels_name_only_what_varies_besides_seed():
+    common = ["al.budget=5", "data.n_pool=40"]
+    results = [
+        _result("heatmap_annoy", seed, [0.1], [*common, "strategy=heatmap_annoy", f"seed={seed}", f"strategy.selection_ratio={r}"])
+        for seed in (0, 1)
+        for r in (0.1, 0.2)
+    ]
+    assert labels(results) == [
+        "heatmap_annoy strategy.selection_ratio=0.1",
+        "heatmap_annoy strategy.selection_ratio=0.2",
+    ] * 2
+    assert labels(results[:1]) == ["heatmap_annoy"]
 
 
 def test_ranking_averages_seeds_and_sorts_by_area():

@@ -1,0 +1,61 @@
+"""Run ``al-bench`` as a real subprocess with tiny settings, writing under a tmp dir."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+FAKES_DIR = REPO / "tests" / "loop"  # fakes.py: fast stand-ins for data/pose/strategies
+# Tiny real runs: 40 pool / 20 val synthetic images, 10 + 2 x 5 labeled, a few optimizer steps.
+TINY = [
+    "data.n_pool=40",
+    "data.n_val=20",
+    "al.initial=10",
+    "al.budget=5",
+    "al.rounds=2",
+    "train.steps=4",
+    "train.warm_start_steps=2",
+    "train.min_steps=2",
+    "train.progress=false",
+]
+FAKE_PIECES = "pieces._target_=fakes.fake_pieces"
+
+
+def al_bench_command(out_dir: Path, *overrides: str, cache_dir: Path | None = None) -> list[str]:
+    """The ``al-bench`` command line writing under ``out_dir`` (optionally a shared cache dir)."""
+    cache = [f"paths.cache_dir={cache_dir}"] if cache_dir else []
+    return [sys.executable, "-m", "al_bench.cli.main", f"paths.output_dir={out_dir}", *cache, *TINY, *overrides]
+
+
+def cli_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env["PYTHONPATH"] = os.pathsep.join([str(FAKES_DIR), env.get("PYTHONPATH", "")])
+    return env
+
+
+@pytest.fixture
+def run_cli(empty_mlflow_db):
+    """``run_cli(out_dir, *overrides, cache_dir=None, timeout=...)`` -> CompletedProcess (checked)."""
+
+    def _run(out_dir: Path, *overrides: str, cache_dir: Path | None = None, timeout: float = 600):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if not (out_dir / "mlflow.db").exists():
+            shutil.copy(empty_mlflow_db, out_dir / "mlflow.db")
+        proc = subprocess.run(
+            al_bench_command(out_dir, *overrides, cache_dir=cache_dir),
+            cwd=out_dir, env=cli_env(), capture_output=True, text=True, timeout=timeout,
+        )
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+        return proc
+
+    return _run
+
+
+@pytest.fixture(scope="session")
+def shared_cache(tmp_path_factory) -> Path:
+    """One cache dir (synthetic data, round-0 models) for every real CLI run of the session."""
+    return tmp_path_factory.mktemp("al_cache")
