@@ -49,6 +49,9 @@ def _problem(ann: dict, image_ids: set[int]) -> str | None:
         return "keypoints contain non-finite values"
     if not np.isin(values[2::3], (0, 1, 2)).all():
         return "keypoint visibilities must be 0, 1 or 2"
+    n_kps = ann.get("num_keypoints", 0)
+    if isinstance(n_kps, bool) or not isinstance(n_kps, int) or not 0 <= n_kps <= NUM_KEYPOINTS:
+        return f"num_keypoints must be an integer in 0..{NUM_KEYPOINTS}, got {n_kps!r}"
     area = ann.get("area")
     if not isinstance(area, int | float) or not math.isfinite(area) or area < 0:
         return f"area must be a finite number >= 0, got {area!r}"
@@ -84,6 +87,7 @@ class CocoKeypoints:
     Attributes:
         coco: the pycocotools ``COCO`` object (only valid annotations).
         image_ids: sorted ``int64`` global ids of the kept images.
+        bad_annotation_ids: ids of the annotations dropped with ``on_bad_annotation="skip"``.
     """
 
     def __init__(
@@ -144,6 +148,7 @@ class CocoKeypoints:
                 )
             else:
                 bad.append(ann.get("id"))
+        self.bad_annotation_ids = bad
         if bad:
             shown = ", ".join(map(str, bad[:20])) + (" ..." if len(bad) > 20 else "")
             warnings.warn(f"{self.ann_file}: skipped {len(bad)} bad annotations (ids {shown})", stacklevel=3)
@@ -154,6 +159,15 @@ class CocoKeypoints:
 
     def __contains__(self, image_id: int) -> bool:
         return int(image_id) in self._id_set
+
+    def drop_images(self, image_ids) -> None:
+        """Leave ``image_ids`` out of :attr:`image_ids` (e.g. unreadable files, see ``data/integrity.py``).
+
+        Their annotations stay in :attr:`coco`, so nothing else about the split changes.
+        """
+        dropped = {int(i) for i in image_ids}
+        self.image_ids = np.asarray([i for i in self.image_ids if int(i) not in dropped], dtype=np.int64)
+        self._id_set -= dropped
 
     def _image(self, image_id: int) -> dict:
         try:

@@ -11,10 +11,11 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from al_bench.data.coco import COCO_LAYOUT_HINT, CocoKeypoints, DataNotFoundError
+from al_bench.data.integrity import leave_out_unreadable
 from al_bench.data.synthetic import GENERATOR_VERSION, generate_synthetic
 
 COMPLETE_MARKER = "COMPLETE.json"  # written last: its presence means the folder is a whole data set
@@ -23,12 +24,18 @@ KINDS = ("synthetic", "coco")
 
 @dataclass(frozen=True)
 class DataSources:
-    """The AL pool, the validation split, the data set's name and its fingerprint."""
+    """The AL pool, the validation split, the data set's name and its fingerprint.
+
+    ``pool_skipped`` / ``val_skipped`` map the ids of images left out because their files cannot be
+    read (``data.image_check``) to the reason; they are not in ``pool.image_ids`` / ``val.image_ids``.
+    """
 
     pool: CocoKeypoints
     val: CocoKeypoints
     name: str
     fingerprint: str
+    pool_skipped: dict[int, str] = field(default_factory=dict)
+    val_skipped: dict[int, str] = field(default_factory=dict)
 
 
 def _synthetic_params(data_cfg) -> dict:
@@ -142,4 +149,40 @@ def build_sources(data_cfg) -> DataSources:
         max_images=data_cfg.get("max_val_images"),
     )
     name = str(data_cfg.get("name", kind))
-    return DataSources(pool, val, name, fingerprint(pool_ann, pool_images, val_ann, val_images))
+    skipped = {
+        split: _leave_out_unreadable(source, split, data_cfg)
+        for split, source in (("pool", pool), ("val", val))
+    }
+    for split, source in (("pool", pool), ("val", val)):
+        if not len(source):
+            raise ValueError(_empty_split_message(split, source, skipped[split]))
+    # Caches keyed by the fingerprint (embeddings, round 0) must not mix pools with and without them.
+    left_out = [f"{split}:{i}" for split in skipped for i in sorted(skipped[split])]
+    return DataSources(
+        pool,
+        val,
+        name,
+        fingerprint(pool_ann, pool_images, val_ann, val_images, *left_out),
+        skipped["pool"],
+        skipped["val"],
+    )
+
+
+def _leave_out_unreadable(source: CocoKeypoints, split: str, data_cfg) -> dict[int, str]:
+    """Check the split's image files (``data.image_check``) and drop the unreadable ones."""
+    return leave_out_unreadable(
+        source,
+        split,
+        mode=str(data_cfg.get("image_check", "decode")),
+        cache_dir=data_cfg.get("image_check_cache"),
+        max_fraction=float(data_cfg.get("max_unreadable_fraction", 0.05)),
+    )
+
+
+def _empty_split_message(split: str, source: CocoKeypoints, skipped: dict[int, str]) -> str:
+    why = (
+        f"all {len(skipped)} of its images are unreadable"
+        if skipped
+        else "no image has a person with keypoints"
+    )
+    return f"the {split} split is empty: {why} ({source.ann_file}, images in {source.image_dir})"

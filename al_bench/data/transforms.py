@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from al_bench.data.integrity import decoded, open_rgb
 from al_bench.data.skeleton import flip_permutation
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
@@ -106,11 +107,11 @@ def load_image(path, target_scale: float) -> tuple[Image.Image, np.ndarray]:
     Returns:
         The image and the ``(3, 3)`` map from original to loaded pixel coordinates.
     """
-    img = Image.open(path)
+    img = open_rgb(path)  # errors name the file (a pool image that broke after the start-up check)
     width, height = img.size
     if img.format == "JPEG" and target_scale < 0.5:
         img.draft("RGB", (max(1, int(width * target_scale)), max(1, int(height * target_scale))))
-    img = img.convert("RGB")
+    img = decoded(img, path)
     sx, sy = img.size[0] / width, img.size[1] / height
     to_loaded = np.array([[sx, 0, 0.5 * sx - 0.5], [0, sy, 0.5 * sy - 0.5], [0, 0, 1]], dtype=np.float64)
     return img, to_loaded
