@@ -10,6 +10,7 @@ resumed run, another strategy).
 from __future__ import annotations
 
 import random
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -70,3 +71,29 @@ def initial_labeled_ids(pool_ids: Sequence[int], n: int, seed: int) -> np.ndarra
         raise ValueError(f"al.initial={n} exceeds the pool of {len(pool)} images")
     rng = np.random.default_rng(derived_seed(seed, STREAM_INITIAL))
     return np.sort(rng.choice(pool, size=n, replace=False))
+
+
+def check_budget(n_pool: int, n_initial: int, budget: int, rounds: int) -> None:
+    """Refuse an empty pool; warn when the rounds ask for more images than the pool holds.
+
+    Raises:
+        ValueError: the pool is empty (every later step would fail less clearly).
+    """
+    if n_pool == 0:
+        raise ValueError(
+            "the AL pool is empty: no image can be labeled (check data.* and the skipped images)"
+        )
+    wanted = n_initial + budget * rounds
+    if rounds > 0 and wanted > n_pool:
+        left = n_pool - n_initial
+        warnings.warn(
+            f"al.initial={n_initial} + al.budget={budget} x al.rounds={rounds} = {wanted} images, but the pool "
+            f"has {n_pool}: the {left} unlabeled ones run out after {left // budget} full round(s); later "
+            "rounds select fewer (or none)",
+            BudgetWarning,
+            stacklevel=2,
+        )
+
+
+class BudgetWarning(UserWarning):
+    """The budget asks for more images than the pool holds."""

@@ -238,13 +238,16 @@ class ActiveLearningRun:
         check_budget(n_pool, n_initial, budget, self.rounds)
 
     def _log_skipped_images(self, sources) -> None:
-        """Log how many pool / val images were left out as unreadable (metrics at step 0, and the list).
+        """Log how many pool / val images were left out as unreadable and how many annotations were
+        skipped as malformed (metrics at step 0), and the list of images.
 
         Logging again after a resume is a no-op (``log_round`` skips steps already there).
         """
         pool = dict(getattr(sources, "pool_skipped", None) or {})
         val = dict(getattr(sources, "val_skipped", None) or {})
-        self.tracker.log_round(0, {"skipped_images": float(len(pool)), "skipped_val_images": float(len(val))})
+        bad_anns = [len(getattr(split, "bad_annotation_ids", None) or ()) for split in (sources.pool, sources.val)]
+        counts = {"skipped_images": len(pool), "skipped_val_images": len(val), "skipped_annotations": sum(bad_anns)}
+        self.tracker.log_round(0, {key: float(value) for key, value in counts.items()})
         if pool or val:
             listing = {"pool": {str(k): v for k, v in pool.items()}, "val": {str(k): v for k, v in val.items()}}
             self.tracker.log_json(listing, "data/skipped_images.json")

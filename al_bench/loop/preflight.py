@@ -1,0 +1,84 @@
+"""Start-up checks of where a run writes: fail with a clear message before any training, not midway.
+
+Owns :func:`check_writable` (the output, cache and state folders can be created, written and have
+room) and :class:`PreflightCallback`, the Hydra callback that runs it before Hydra creates its own
+run or sweep folder under ``paths.output_dir`` (otherwise the first sign of a read-only path is a
+traceback from deep inside Hydra). The runner calls :func:`check_paths` again in every job, since a
+SLURM job may run on a node that sees other filesystems than the submitting one.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+
+DEFAULT_MIN_FREE_MB = 50  # room for checkpoints, the state file and a SQLite store of a small run
+PATH_KEYS = ("output_dir", "cache_dir", "state_dir")
+
+
+class OutputDirError(OSError):
+    """A folder the run must write to cannot be created or written, or its disk is full."""
+
+
+def check_writable(path: str | Path, key: str, min_free_mb: float = DEFAULT_MIN_FREE_MB) -> None:
+    """Create ``path`` if needed, write and delete a probe file in it, and check its free space.
+
+    Args:
+        key: the config key that set ``path`` (named in the message).
+        min_free_mb: fewer free MiB on its filesystem is an error (a full disk).
+
+    Raises:
+        OutputDirError: naming the path, the key and the cause.
+    """
+    path = Path(path)
+    hint = f"set {key}=... (or AL_BENCH_OUTPUT) to a writable folder with free space"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".al_bench_write_probe.") as probe:
+            probe.write(b"ok")
+            probe.flush()
+            os.fsync(probe.fileno())
+    except OSError as err:
+        raise OutputDirError(f"{key}={path} is not writable ({type(err).__name__}: {err}); {hint}") from err
+    free_mb = shutil.disk_usage(path).free / 2**20
+    if free_mb < min_free_mb:
+        raise OutputDirError(
+            f"{key}={path} has only {free_mb:.0f} MiB free (paths.min_free_mb={min_free_mb:g}): "
+            f"the disk is full or nearly so; {hint}"
+        )
+
+
+def check_paths(paths_cfg: Mapping[str, Any]) -> None:
+    """:func:`check_writable` for every folder of the ``paths`` config group that is set."""
+    min_free_mb = float(paths_cfg.get("min_free_mb", DEFAULT_MIN_FREE_MB))
+    for key in PATH_KEYS:
+        if paths_cfg.get(key):
+            check_writable(paths_cfg[key], f"paths.{key}", min_free_mb)
+
+
+class PreflightCallback(Callback):
+    """Hydra callback: check ``paths`` before Hydra writes anything (``hydra.callbacks.preflight``).
+
+    Exits with the message (status 1) instead of raising: Hydra turns exceptions raised in
+    callbacks into warnings and would carry on.
+    """
+
+    def on_run_start(self, config, **kwargs) -> None:
+        self._check(config)
+
+    def on_multirun_start(self, config, **kwargs) -> None:
+        self._check(config)
+
+    @staticmethod
+    def _check(config) -> None:
+        try:
+            check_paths(config.paths)
+        except OutputDirError as err:
+            sys.exit(f"al-bench: {err}")
