@@ -45,12 +45,32 @@ COLUMNS = [
 ]  # fmt: skip
 
 
-def clustered_vectors(n: int, dim: int, n_clusters: int, cluster_std: float, seed: int) -> np.ndarray:
-    """Seeded Gaussian clusters: centres ~ N(0, I), points = centre + cluster_std * N(0, I), float32."""
+def clustered_vectors(
+    n: int,
+    dim: int,
+    n_clusters: int,
+    cluster_std: float,
+    seed: int,
+    intrinsic_dim: int | None = None,
+    noise_std: float = 0.0,
+) -> np.ndarray:
+    """Seeded Gaussian clusters, float32.
+
+    Centres ~ N(0, I), points = centre + ``cluster_std`` * N(0, I), drawn in ``intrinsic_dim``
+    dimensions (``None``: directly in ``dim``) and then mapped to ``dim`` by a random Gaussian matrix
+    plus ``noise_std`` isotropic noise. Low intrinsic dimension mimics CNN embeddings, whose nearest
+    neighbours are meaningful; isotropic high-dimensional clusters make every cluster-mate nearly
+    equidistant.
+    """
     rng = np.random.default_rng(seed)
-    centres = rng.standard_normal((n_clusters, dim), dtype=np.float32)
+    base = dim if intrinsic_dim is None else int(intrinsic_dim)
+    centres = rng.standard_normal((n_clusters, base), dtype=np.float32)
     labels = rng.integers(n_clusters, size=n)
-    return centres[labels] + np.float32(cluster_std) * rng.standard_normal((n, dim), dtype=np.float32)
+    x = centres[labels] + np.float32(cluster_std) * rng.standard_normal((n, base), dtype=np.float32)
+    if intrinsic_dim is None:
+        return x
+    mixing = rng.standard_normal((base, dim), dtype=np.float32) / np.float32(np.sqrt(base))
+    return x @ mixing + np.float32(noise_std) * rng.standard_normal((n, dim), dtype=np.float32)
 
 
 def load_vectors(path: str, n: int, seed: int) -> np.ndarray:
@@ -68,7 +88,9 @@ def datasets(cfg: Any, n: int) -> Iterator[tuple[str, np.ndarray]]:
     if data.path:
         x = load_vectors(data.path, n, cfg.seed)
     else:
-        x = clustered_vectors(n, data.dim, data.n_clusters, data.cluster_std, cfg.seed)
+        x = clustered_vectors(
+            n, data.dim, data.n_clusters, data.cluster_std, cfg.seed, data.intrinsic_dim, data.noise_std
+        )
     yield str(x.shape[1]), x
     for dim in data.pca_dims or []:
         yield f"pca{dim}", pca_project(x, int(dim))

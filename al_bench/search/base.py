@@ -92,6 +92,7 @@ class KnnIndex(ABC):
     """
 
     name: str = "base"
+    query_batch: int = 1  # rows per query a sequential caller (the selection walk) should batch
 
     def __init__(self, metric: str = "angular", progress: bool = True) -> None:
         self.metric = check_metric(metric)

@@ -45,6 +45,7 @@ class ExactIndex(KnnIndex):
     """
 
     name = "exact"
+    query_batch = 256  # one (256, d) x (d, n) matmul costs about as much as a few single-row queries
 
     def __init__(
         self, metric: str = "angular", chunk_size: int = 1024, device: str = "auto", progress: bool = True

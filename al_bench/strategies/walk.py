@@ -6,8 +6,9 @@ for heatmap_*, seeded random or id order for diversity); take one, suppress its
 those neighbours: the neighbourhood is a property of the candidate set, not of the walk's state);
 repeat until the budget is met. If the walk runs out first, fill from candidates neither taken nor
 suppressed (none are left after a complete walk, so in practice:) then from the suppressed ones, both
-in walk order. Neighbours are queried lazily, one query per taken candidate, so an index backend
-and an exact one run the very same walk and differ only in the neighbours they return.
+in walk order. Neighbours are queried lazily for taken candidates only (the exact backend fetches
+them for the next unvisited candidates in batches, one matmul instead of many tiny ones), so an index
+backend and an exact one run the very same walk and differ only in the neighbours they return.
 """
 
 from __future__ import annotations
@@ -39,7 +40,9 @@ class WalkResult:
     n_filled: int
 
 
-def suppression_walk(order: np.ndarray, index: KnnIndex, n_suppress: int, budget: int) -> WalkResult:
+def suppression_walk(
+    order: np.ndarray, index: KnnIndex, n_suppress: int, budget: int, query_batch: int | None = None
+) -> WalkResult:
     """Run the walk over an index built on the candidates' vectors.
 
     Args:
@@ -47,14 +50,19 @@ def suppression_walk(order: np.ndarray, index: KnnIndex, n_suppress: int, budget
         index: a built :class:`KnnIndex` over the ``n`` candidates.
         n_suppress: neighbours suppressed per pick (clipped to ``n - 1``).
         budget: picks wanted (<= ``n``).
+        query_batch: rows per neighbour query; default ``index.query_batch`` (Annoy 1, exact 256).
+            With a batch, the neighbours of the next unvisited rows are fetched together (one matmul
+            instead of many tiny ones); some are never used, but the walk and its picks are identical.
     """
     n = index.n
     k = min(n_suppress, n - 1)
+    batch = max(1, int(query_batch or index.query_batch))
     taken = np.zeros(n, dtype=bool)
     suppressed = np.zeros(n, dtype=bool)
+    fetched: dict[int, np.ndarray] = {}
     picks: list[int] = []
     query_s, walked = 0.0, 0
-    for row in order.tolist():
+    for pos, row in enumerate(order.tolist()):
         if len(picks) == budget:
             break
         walked += 1
@@ -63,10 +71,14 @@ def suppression_walk(order: np.ndarray, index: KnnIndex, n_suppress: int, budget
         taken[row] = True
         picks.append(row)
         if k > 0:
-            start = time.perf_counter()
-            neighbours, _ = index.query(np.array([row]), k)
-            query_s += time.perf_counter() - start
-            neighbours = neighbours[0][neighbours[0] >= 0]  # an ANN backend may pad with -1
+            if row not in fetched:
+                rows = [row, *_next_unvisited(order, pos + 1, taken | suppressed, batch - 1)]
+                start = time.perf_counter()
+                neighbours, _ = index.query(np.asarray(rows, dtype=np.int64), k)
+                query_s += time.perf_counter() - start
+                fetched.update(zip(rows, neighbours, strict=True))
+            neighbours = fetched.pop(row)
+            neighbours = neighbours[neighbours >= 0]  # an ANN backend may pad with -1
             suppressed[neighbours[~taken[neighbours]]] = True
     n_walk_picks = len(picks)
     for pool in (~taken & ~suppressed, suppressed & ~taken):
@@ -82,3 +94,11 @@ def suppression_walk(order: np.ndarray, index: KnnIndex, n_suppress: int, budget
         n_suppressed=int(suppressed.sum()),
         n_filled=len(picks) - n_walk_picks,
     )
+
+
+def _next_unvisited(order: np.ndarray, start: int, visited: np.ndarray, count: int) -> list[int]:
+    """Up to ``count`` rows of ``order[start:]`` not yet taken or suppressed (prefetch candidates)."""
+    if count <= 0:
+        return []
+    rest = order[start:]
+    return rest[~visited[rest]][:count].tolist()
