@@ -22,7 +22,7 @@ STREAM_TRAIN = 1  # global torch/numpy/python RNGs while training round r
 STREAM_SELECT = 2  # the Generator handed to the strategy in round r
 
 
-def resolve_count(value: float | int, total: int, key: str) -> int:
+def resolve_count(value: float, total: int, key: str) -> int:
     """An image count from an int, or from a fraction of ``total``.
 
     Args:
@@ -31,10 +31,11 @@ def resolve_count(value: float | int, total: int, key: str) -> int:
         key: config key, for the error message.
 
     Raises:
-        ValueError: a non-positive value, a float >= 1 that is not a whole number, or a bool.
+        TypeError: not a number (a bool or a string).
+        ValueError: a non-positive value, or a float >= 1 that is not a whole number.
     """
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{key}={value!r}: expected an image count (int) or a fraction of {total} (float)")
+        raise TypeError(f"{key}={value!r}: expected an image count (int) or a fraction of {total} (float)")
     if isinstance(value, float) and 0 < value < 1:
         return max(1, round(value * total))
     if value >= 1 and float(value).is_integer():

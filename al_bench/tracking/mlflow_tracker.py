@@ -63,7 +63,11 @@ def git_commit(repo_dir: Path | None = None) -> str:
     repo_dir = repo_dir or Path(al_bench.__file__).resolve().parents[1]
     try:
         head = subprocess.run(
-            ["git", "-C", str(repo_dir), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
+            ["git", "-C", str(repo_dir), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
         )
         if head.returncode != 0:
             return "unknown"
@@ -72,6 +76,7 @@ def git_commit(repo_dir: Path | None = None) -> str:
             capture_output=True,
             text=True,
             timeout=10,
+            check=False,
         )
         return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.TimeoutExpired):
@@ -152,7 +157,7 @@ class MlflowTracker:
                 db.parent.mkdir(parents=True, exist_ok=True)
             with _no_http_retries(self.check_timeout_s):
                 self.client.search_experiments(max_results=1)
-        except Exception as err:  # noqa: BLE001 - any failure means the store is unusable
+        except Exception as err:
             raise TrackingError(
                 f"MLflow tracking URI {self.uri!r} is not reachable ({type(err).__name__}: {err}). "
                 "Set tracking.uri=... or MLFLOW_TRACKING_URI to a reachable store."
@@ -237,7 +242,9 @@ class MlflowTracker:
             all_tags = {**{k: str(v) for k, v in tags.items()}, RUN_KEY_TAG: run_key}
             if parent_run_id:
                 all_tags[PARENT_TAG] = parent_run_id
-            run_id = self.client.create_run(self.experiment_id(), run_name=run_name, tags=all_tags).info.run_id
+            run_id = self.client.create_run(
+                self.experiment_id(), run_name=run_name, tags=all_tags
+            ).info.run_id
             self._log_params(run_id, flatten(params))
         else:
             self.client.update_run(run_id, status="RUNNING")

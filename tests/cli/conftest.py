@@ -28,7 +28,15 @@ FAKE_PIECES = "pieces._target_=fakes.fake_pieces"
 def al_bench_command(out_dir: Path, *overrides: str, cache_dir: Path | None = None) -> list[str]:
     """The ``al-bench`` command line writing under ``out_dir`` (optionally a shared cache dir)."""
     cache = [f"paths.cache_dir={cache_dir}"] if cache_dir else []
-    return [sys.executable, "-m", "al_bench.cli.main", f"paths.output_dir={out_dir}", *cache, *TINY, *overrides]
+    return [
+        sys.executable,
+        "-m",
+        "al_bench.cli.main",
+        f"paths.output_dir={out_dir}",
+        *cache,
+        *TINY,
+        *overrides,
+    ]
 
 
 def cli_env() -> dict[str, str]:
@@ -47,7 +55,12 @@ def run_cli(empty_mlflow_db):
             shutil.copy(empty_mlflow_db, out_dir / "mlflow.db")
         proc = subprocess.run(
             al_bench_command(out_dir, *overrides, cache_dir=cache_dir),
-            cwd=out_dir, env=cli_env(), capture_output=True, text=True, timeout=timeout,
+            cwd=out_dir,
+            env=cli_env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
         return proc

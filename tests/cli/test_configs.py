@@ -13,7 +13,13 @@ CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 GROUPS = sorted(p.name for p in CONF_DIR.iterdir() if p.is_dir() and p.name not in ("experiment", "hydra"))
 OPTIONS = [(g, f.stem) for g in GROUPS for f in sorted((CONF_DIR / g).glob("*.yaml"))]
 PRESETS = sorted(f.stem for f in (CONF_DIR / "experiment").glob("*.yaml"))
-LAUNCHERS = ["basic", "joblib", "submitit_local", "submitit_slurm", *sorted(f.stem for f in (CONF_DIR / "hydra/launcher").glob("*.yaml"))]
+LAUNCHERS = [
+    "basic",
+    "joblib",
+    "submitit_local",
+    "submitit_slurm",
+    *sorted(f.stem for f in (CONF_DIR / "hydra/launcher").glob("*.yaml")),
+]
 
 
 def _compose(*overrides, hydra=False):
@@ -46,14 +52,22 @@ def test_quick_is_the_default_and_runs_every_strategy():
     assert cfg.hydra.runtime.choices.experiment == "quick"
     assert cfg.data.kind == "synthetic" and cfg.model.name == "tiny" and cfg.al.rounds >= 4
     assert cfg.hydra.sweeper.params.strategy.split(",") == [
-        "random", "uncertainty", "heatmap_annoy", "heatmap_exact", "coreset"
+        "random",
+        "uncertainty",
+        "heatmap_annoy",
+        "heatmap_exact",
+        "coreset",
     ]
     assert (cfg.data.n_pool, cfg.data.n_val, cfg.al.initial, cfg.al.budget) == (1000, 200, 100, 50)
 
 
 def test_paper_coco_uses_coco_resnet_and_lightweight_openpose():
     cfg = _compose("experiment=paper_coco")
-    assert (cfg.data.kind, cfg.model.name, cfg.embedding.name) == ("coco", "lightweight_openpose", "resnet50_imagenet")
+    assert (cfg.data.kind, cfg.model.name, cfg.embedding.name) == (
+        "coco",
+        "lightweight_openpose",
+        "resnet50_imagenet",
+    )
     assert cfg.al.initial == 2000 and cfg.al.budget == 1000 and cfg.al.rounds == 4  # 2k -> 6k, as the paper
 
 

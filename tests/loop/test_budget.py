@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from al_bench.loop.budget import derived_seed, initial_labeled_ids, resolve_count, seed_training, selection_rng
+from al_bench.loop.budget import (
+    derived_seed,
+    initial_labeled_ids,
+    resolve_count,
+    seed_training,
+    selection_rng,
+)
 
 
 @pytest.mark.parametrize(("value", "expected"), [(50, 50), (0.05, 50), (0.0001, 1), (3.0, 3)])
@@ -12,16 +18,21 @@ def test_resolve_count(value, expected):
     assert resolve_count(value, 1000, "al.budget") == expected
 
 
-@pytest.mark.parametrize("value", [0, -1, 1.5, True, "10"])
-def test_resolve_count_rejects(value):
-    with pytest.raises(ValueError, match="al.budget"):
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [(0, ValueError), (-1, ValueError), (1.5, ValueError), (True, TypeError), ("10", TypeError)],
+)
+def test_resolve_count_rejects(value, error):
+    with pytest.raises(error, match="al.budget"):
         resolve_count(value, 1000, "al.budget")
 
 
 def test_initial_ids_depend_on_seed_only():
     pool = np.arange(100, 200)
     a = initial_labeled_ids(pool, 10, seed=3)
-    assert a.tolist() == initial_labeled_ids(pool[::-1], 10, seed=3).tolist()  # order of the pool is irrelevant
+    assert (
+        a.tolist() == initial_labeled_ids(pool[::-1], 10, seed=3).tolist()
+    )  # order of the pool is irrelevant
     assert a.tolist() != initial_labeled_ids(pool, 10, seed=4).tolist()
     assert len(set(a.tolist())) == 10 and set(a.tolist()) <= set(pool.tolist())
     with pytest.raises(ValueError, match="exceeds the pool of 100"):

@@ -88,12 +88,12 @@ def test_revealed_source_hides_unlabeled_annotations():
     with pytest.raises(PermissionError, match="pool image 2"):
         revealed.annotations(2)
     with pytest.raises(PermissionError, match="pool image 2"):
-        revealed.coco.imgToAnns[2]
+        _ = revealed.coco.imgToAnns[2]
     with pytest.raises(PermissionError, match="pool image 2"):
         revealed.coco.loadAnns([12])
     with pytest.raises(PermissionError, match="pass imgIds"):
         revealed.coco.getAnnIds()
     with pytest.raises(AttributeError, match="hidden"):
-        revealed.coco.dataset
+        _ = revealed.coco.dataset
     labeled.add([2], 1)  # labels follow the set as it grows
     assert revealed.coco.getAnnIds(imgIds=[2]) == [12]

@@ -8,10 +8,17 @@ from al_bench.loop.results import RunResult, write_result
 
 def _result(strategy, seed, aps, overrides=()):
     rounds = [
-        {"round": r, "n_labeled": 10 + 5 * r, "ap": ap, **({"sampling_time_s": 0.5} if r < len(aps) - 1 else {})}
+        {
+            "round": r,
+            "n_labeled": 10 + 5 * r,
+            "ap": ap,
+            **({"sampling_time_s": 0.5} if r < len(aps) - 1 else {}),
+        }
         for r, ap in enumerate(aps)
     ]
-    return RunResult(f"{strategy}-seed{seed}", strategy, seed, "k", list(overrides), "sqlite:///x/mlflow.db", "id", rounds)
+    return RunResult(
+        f"{strategy}-seed{seed}", strategy, seed, "k", list(overrides), "sqlite:///x/mlflow.db", "id", rounds
+    )
 
 
 def test_normalized_aulc_is_the_mean_height_of_the_curve():
@@ -23,14 +30,23 @@ def test_normalized_aulc_is_the_mean_height_of_the_curve():
 def test_labels_name_only_what_varies_besides_seed():
     common = ["al.budget=5", "data.n_pool=40"]
     results = [
-        _result("heatmap_annoy", seed, [0.1], [*common, "strategy=heatmap_annoy", f"seed={seed}", f"strategy.selection_ratio={r}"])
+        _result(
+            "heatmap_annoy",
+            seed,
+            [0.1],
+            [*common, "strategy=heatmap_annoy", f"seed={seed}", f"strategy.selection_ratio={r}"],
+        )
         for seed in (0, 1)
         for r in (0.1, 0.2)
     ]
-    assert labels(results) == [
-        "heatmap_annoy strategy.selection_ratio=0.1",
-        "heatmap_annoy strategy.selection_ratio=0.2",
-    ] * 2
+    assert (
+        labels(results)
+        == [
+            "heatmap_annoy strategy.selection_ratio=0.1",
+            "heatmap_annoy strategy.selection_ratio=0.2",
+        ]
+        * 2
+    )
     assert labels(results[:1]) == ["heatmap_annoy"]
 
 

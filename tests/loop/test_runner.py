@@ -1,6 +1,7 @@
 """The AL runner with fake data/pose/strategy pieces: rounds, MLflow logging, determinism, resume."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -43,7 +44,7 @@ def test_run_logs_every_round_and_labels_each_image_once(tmp_path, compose_cfg):
     names = sorted(a.path for a in client.list_artifacts(run.info.run_id, "selections"))
     assert names == ["selections/initial.json", "selections/round_00.json", "selections/round_01.json"]
     local = client.download_artifacts(run.info.run_id, "selections/round_01.json", str(tmp_path))
-    assert json.loads(open(local).read())["ids"] == selections[1]
+    assert json.loads(Path(local).read_text())["ids"] == selections[1]
 
 
 def test_same_config_and_seed_give_same_results_anywhere(tmp_path, compose_cfg):

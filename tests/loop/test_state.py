@@ -36,7 +36,9 @@ def _cfg(**over):
 
 def test_run_key_ignores_paths_tracking_and_name_but_not_results():
     key = run_key(_cfg())
-    assert key == run_key(_cfg(paths={"output_dir": "/elsewhere"}, tracking={"uri": "http://h"}, run_name="x"))
+    assert key == run_key(
+        _cfg(paths={"output_dir": "/elsewhere"}, tracking={"uri": "http://h"}, run_name="x")
+    )
     assert key != run_key(_cfg(seed=1))
     assert key != run_key(_cfg(data={"n_pool": 41}))
     assert result_config(_cfg())["data"]["root"] == "<paths.cache_dir>/synthetic"
@@ -45,7 +47,9 @@ def test_run_key_ignores_paths_tracking_and_name_but_not_results():
 def test_save_load_state_and_checkpoint_cleanup(tmp_path):
     (tmp_path / "model_round00.pt").write_text("old")
     (tmp_path / "model_round01.pt").write_text("new")
-    state = RunState(run_key="k", completed_round=1, checkpoint="model_round01.pt", metrics=[{"round": 0, "ap": 0.5}])
+    state = RunState(
+        run_key="k", completed_round=1, checkpoint="model_round01.pt", metrics=[{"round": 0, "ap": 0.5}]
+    )
     save_state(tmp_path, state)
     assert load_state(tmp_path, "k") == state
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model_round01.pt", "state.json"]
@@ -88,7 +92,9 @@ def test_round0_cache_trains_once_across_threads(tmp_path):
 
     out = []
     threads = [
-        threading.Thread(target=lambda: out.append(cached_round0(tmp_path / "round0" / "k", train, save, load)))
+        threading.Thread(
+            target=lambda: out.append(cached_round0(tmp_path / "round0" / "k", train, save, load))
+        )
         for _ in range(3)
     ]
     for t in threads:
@@ -104,4 +110,14 @@ def test_round0_key_depends_on_what_trains_the_model():
     rc = {"data": {"n": 1}, "model": {"w": 2}, "train": {"s": 3}, "strategy": {"name": "a"}}
     key = round0_key("fp", rc, 0, [1, 2])
     assert key == round0_key("fp", {**rc, "strategy": {"name": "b"}}, 0, [1, 2])
-    assert len({key, round0_key("fp2", rc, 0, [1, 2]), round0_key("fp", rc, 1, [1, 2]), round0_key("fp", rc, 0, [1, 3])}) == 4
+    assert (
+        len(
+            {
+                key,
+                round0_key("fp2", rc, 0, [1, 2]),
+                round0_key("fp", rc, 1, [1, 2]),
+                round0_key("fp", rc, 0, [1, 3]),
+            }
+        )
+        == 4
+    )

@@ -1,6 +1,7 @@
 """MlflowTracker against a real SQLite store: runs found by run_key, no duplicate metrics, params once."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -52,7 +53,7 @@ def test_runs_are_found_again_and_rounds_not_duplicated(store, tmp_path):
     assert run.data.params == {"al.budget": "5"}  # logged once, at creation
     assert run.data.tags["run_key"] == "key1" and run.data.tags["mlflow.parentRunId"] == parent
     local = client.download_artifacts(run_id, "selections/round_00.json", str(tmp_path))
-    assert json.loads(open(local).read()) == {"ids": [1, 2]}
+    assert json.loads(Path(local).read_text()) == {"ids": [1, 2]}
     experiment = client.get_experiment_by_name("t1")
     assert experiment.artifact_location.endswith("/artifacts")
     assert len(client.search_runs([experiment.experiment_id])) == 2  # parent + one child
