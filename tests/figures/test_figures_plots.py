@@ -56,6 +56,7 @@ def test_sampling_time_table_and_figure(bench_runs, tmp_path):
         "heatmap_annoy", ["uncertainty_s", "embedding_s", "index_build_s", "query_s"]
     ].tolist() == pytest.approx([1.0, 0.5, 0.25, 0.125])
     assert table.loc["heatmap_annoy", "total_s"] == pytest.approx(1.875)
+    assert table.loc["heatmap_annoy", "logged_total_s"] == pytest.approx(1.875)  # fixture logs the exact sum
     assert table.loc["uncertainty", "n_rounds"] == 3  # the last round does not select
     assert_png_and_pdf(plot_sampling_time(bench_runs, tmp_path), "sampling_time")
 
