@@ -232,7 +232,8 @@ class MlflowTracker:
         parent_run_id: str | None = None,
         run_id: str | None = None,
     ) -> str:
-        """Resume the run with ``run_id`` or tagged ``run_key``, else create it and log params once.
+        """Resume the run with ``run_id`` or tagged ``run_key``, else create it and log params once
+        (a resumed run gets only the params it lacks).
 
         Returns:
             the run id (also kept in ``self.run_id``).
@@ -247,6 +248,12 @@ class MlflowTracker:
             ).info.run_id
             self._log_params(run_id, flatten(params))
         else:
+            # A kill between create_run and the params batch leaves a run without (some) params:
+            # log only the missing ones (logging a param again with another value would raise).
+            logged = self.client.get_run(run_id).data.params
+            missing = {k: v for k, v in flatten(params).items() if k not in logged}
+            if missing:
+                self._log_params(run_id, missing)
             self.client.update_run(run_id, status="RUNNING")
         self.run_id = run_id
         return run_id

@@ -1,0 +1,44 @@
+"""Output folders are checked before anything is trained: unwritable paths and full disks are named."""
+
+import dataclasses
+import shutil
+from collections import namedtuple
+
+import pytest
+from fakes import fake_pieces
+
+from al_bench.loop import preflight
+from al_bench.loop.preflight import OutputDirError
+from al_bench.loop.runner import run_experiment
+
+
+def test_unwritable_folder_is_named_with_its_key(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    with pytest.raises(
+        OutputDirError, match=rf"paths.output_dir={blocker}/out is not writable \(NotADirectoryError"
+    ):
+        preflight.check_writable(blocker / "out", "paths.output_dir")
+    preflight.check_writable(tmp_path / "fresh" / "out", "paths.output_dir")
+    assert (tmp_path / "fresh" / "out").is_dir() and not list((tmp_path / "fresh" / "out").iterdir())
+
+
+def test_full_disk_is_reported_before_a_run(tmp_path, monkeypatch):
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10 * 2**30, 10 * 2**30 - 2**20, 2**20))
+    with pytest.raises(
+        OutputDirError, match=r"paths.cache_dir=.* has only 1 MiB free \(paths.min_free_mb=50\)"
+    ):
+        preflight.check_paths({"cache_dir": str(tmp_path), "min_free_mb": 50})
+
+
+def test_runner_stops_before_training_when_state_dir_is_unwritable(tmp_path, compose_cfg):
+    (tmp_path / "a_file").write_text("")
+    cfg = compose_cfg(tmp_path, "strategy=random", f"paths.state_dir={tmp_path}/a_file/state")
+
+    def must_not_train(*args, **kwargs):
+        raise AssertionError("trained before the output folders were checked")
+
+    pieces = dataclasses.replace(fake_pieces(), build_sources=must_not_train, fit=must_not_train)
+    with pytest.raises(OutputDirError, match=r"paths.state_dir=.*a_file/state is not writable"):
+        run_experiment(cfg, pieces)
