@@ -93,8 +93,8 @@ class ActiveLearningRun:
             print(f"[al-bench] {self.cfg.run_name}: already finished (state {self.dir}); nothing to do")
             return self._conclude(state, logged_before=True)
         sources = self.pieces.build_sources(self.cfg.data)
+        self._check_budget(len(sources.pool.image_ids))
         labeled = LabeledSet(sources.pool.image_ids)
-        self._check_budget(len(labeled.pool_ids))
         if state is None:
             state, model = RunState(run_key=self.key), None
             n_initial = resolve_count(self.cfg.al.initial, len(labeled.pool_ids), "al.initial")
