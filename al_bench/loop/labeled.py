@@ -167,26 +167,32 @@ class _RevealedCoco:
 
     def __getattr__(self, name: str):
         if name == "dataset":
-            raise AttributeError("the pool's raw COCO dataset is hidden: read labels through annotations(image_id)")
+            raise AttributeError(
+                "the pool's raw COCO dataset is hidden: read labels through annotations(image_id)"
+            )
         return getattr(self._coco, name)
 
     @property
-    def imgToAnns(self) -> _CheckedMapping:  # noqa: N802 - pycocotools' name
+    def imgToAnns(self) -> _CheckedMapping:
         return _CheckedMapping(self._coco.imgToAnns, self._check)
 
     @property
     def anns(self) -> _CheckedMapping:
-        return _CheckedMapping(self._coco.anns, lambda ann_id: self._check(self._coco.anns[ann_id]["image_id"]))
+        return _CheckedMapping(
+            self._coco.anns, lambda ann_id: self._check(self._coco.anns[ann_id]["image_id"])
+        )
 
-    def getAnnIds(self, imgIds=(), **kwargs) -> list[int]:  # noqa: N802, N803 - pycocotools' names
+    def getAnnIds(self, imgIds=(), **kwargs) -> list[int]:
         ids = [imgIds] if isinstance(imgIds, (int, np.integer)) else list(imgIds)
         if not ids:
-            raise PermissionError("getAnnIds() over the whole pool would reveal unlabeled images; pass imgIds")
+            raise PermissionError(
+                "getAnnIds() over the whole pool would reveal unlabeled images; pass imgIds"
+            )
         for image_id in ids:
             self._check(int(image_id))
         return self._coco.getAnnIds(imgIds=ids, **kwargs)
 
-    def loadAnns(self, ids=()) -> list[dict]:  # noqa: N802 - pycocotools' name
+    def loadAnns(self, ids=()) -> list[dict]:
         anns = self._coco.loadAnns(ids)
         for ann in anns:
             self._check(ann["image_id"])

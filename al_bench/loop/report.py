@@ -68,7 +68,10 @@ def labels(results: Sequence[RunResult]) -> list[str]:
     overrides = [_override_dict(r) for r in results]
     keys = sorted({k for o in overrides for k in o})
     varying = [k for k in keys if len({o.get(k) for o in overrides}) > 1]
-    return [" ".join([r.strategy, *(f"{k}={o[k]}" for k in varying if k in o)]) for r, o in zip(results, overrides)]
+    return [
+        " ".join([r.strategy, *(f"{k}={o[k]}" for k in varying if k in o)])
+        for r, o in zip(results, overrides)
+    ]
 
 
 def _groups(results: Sequence[RunResult]) -> dict[str, list[RunResult]]:
@@ -86,7 +89,9 @@ def format_table(results: Sequence[RunResult]) -> str:
         name = f"{name} seed={result.seed}"[:44]
         for r in result.rounds:
             sampling = f"{r['sampling_time_s']:.2f}" if "sampling_time_s" in r else "-"
-            lines.append(f"{name:<44} {int(r['round']):>5} {int(r['n_labeled']):>9} {r['ap']:>7.4f} {sampling:>10}")
+            lines.append(
+                f"{name:<44} {int(r['round']):>5} {int(r['n_labeled']):>9} {r['ap']:>7.4f} {sampling:>10}"
+            )
     return "\n".join(lines)
 
 

@@ -31,7 +31,9 @@ def round0_key(fingerprint: str, result_cfg: dict, seed: int, initial_ids: Seque
         initial_ids: L0.
     """
     parts = {key: result_cfg.get(key) for key in ("data", "model", "train")}
-    return stable_hash({"fingerprint": fingerprint, **parts, "seed": int(seed), "l0": [int(i) for i in initial_ids]})
+    return stable_hash(
+        {"fingerprint": fingerprint, **parts, "seed": int(seed), "l0": [int(i) for i in initial_ids]}
+    )
 
 
 def cached_round0(

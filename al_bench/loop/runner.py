@@ -100,7 +100,9 @@ class ActiveLearningRun:
             n_initial = resolve_count(self.cfg.al.initial, len(labeled.pool_ids), "al.initial")
             labeled.add(initial_labeled_ids(labeled.pool_ids, n_initial, self.seed), 0)
         else:
-            print(f"[al-bench] {self.cfg.run_name}: resuming after round {state.completed_round} ({self.dir})")
+            print(
+                f"[al-bench] {self.cfg.run_name}: resuming after round {state.completed_round} ({self.dir})"
+            )
             labeled.load_state_dict(state.labeled)
             model = self.pieces.load_model(self.dir / state.checkpoint)
             restore_rng(state.rng)
@@ -168,7 +170,10 @@ class ActiveLearningRun:
         start = time.perf_counter()
         ids = list(val.image_ids)
         results = self.pieces.predict(model, val, ids, self.cfg, want=("results",)).results
-        metrics = {**evaluate_keypoints(val.coco, results, ids), **person_count_accuracy(val.coco, results, ids)}
+        metrics = {
+            **evaluate_keypoints(val.coco, results, ids),
+            **person_count_accuracy(val.coco, results, ids),
+        }
         return {**metrics, "eval_time_s": time.perf_counter() - start}
 
     def _select(self, r: int, model, labeled: LabeledSet, sources, strategy, budget: int) -> dict:
@@ -183,7 +188,9 @@ class ActiveLearningRun:
         # Strategies see pool images only: a label read through the revealed source would fail.
         pool = RevealedSource(sources.pool, labeled)
         rng = selection_rng(self.seed, r)
-        context = self.pieces.make_context(self.cfg, model, pool, unlabeled, labeled.ids, rng, sources.fingerprint)
+        context = self.pieces.make_context(
+            self.cfg, model, pool, unlabeled, labeled.ids, rng, sources.fingerprint
+        )
         start = time.perf_counter()
         selection = strategy.select(context, n)
         fault_point("select", r, self.cfg.run_name)
@@ -205,7 +212,11 @@ class ActiveLearningRun:
     def _start_tracking(self, state: RunState, sources, labeled: LabeledSet) -> str:
         """Find or create this run's MLflow run; re-log rounds the state has but the store lacks."""
         parent = None
-        if state.mlflow_run_id is None and self.tracker.find_run(self.key) is None and self.job.invocation_dir:
+        if (
+            state.mlflow_run_id is None
+            and self.tracker.find_run(self.key) is None
+            and self.job.invocation_dir
+        ):
             parent = self.tracker.parent_run(
                 stable_hash(str(self.job.invocation_dir)),
                 f"{self.job.invocation_dir.parent.name}/{self.job.invocation_dir.name}",
@@ -245,13 +256,24 @@ class ActiveLearningRun:
         """
         pool = dict(getattr(sources, "pool_skipped", None) or {})
         val = dict(getattr(sources, "val_skipped", None) or {})
-        bad_anns = [len(getattr(split, "bad_annotation_ids", None) or ()) for split in (sources.pool, sources.val)]
-        counts = {"skipped_images": len(pool), "skipped_val_images": len(val), "skipped_annotations": sum(bad_anns)}
+        bad_anns = [
+            len(getattr(split, "bad_annotation_ids", None) or ()) for split in (sources.pool, sources.val)
+        ]
+        counts = {
+            "skipped_images": len(pool),
+            "skipped_val_images": len(val),
+            "skipped_annotations": sum(bad_anns),
+        }
         self.tracker.log_round(0, {key: float(value) for key, value in counts.items()})
         if pool or val:
-            listing = {"pool": {str(k): v for k, v in pool.items()}, "val": {str(k): v for k, v in val.items()}}
+            listing = {
+                "pool": {str(k): v for k, v in pool.items()},
+                "val": {str(k): v for k, v in val.items()},
+            }
             self.tracker.log_json(listing, "data/skipped_images.json")
-            print(f"[al-bench] {self.cfg.run_name}: left out {len(pool)} pool / {len(val)} val unreadable images")
+            print(
+                f"[al-bench] {self.cfg.run_name}: left out {len(pool)} pool / {len(val)} val unreadable images"
+            )
 
     def _embedding_name(self) -> str:
         return str(OmegaConf.select(self.cfg, "embedding.name", default="none"))
@@ -282,7 +304,9 @@ class ActiveLearningRun:
             write_result(self.job.job_dir, result)
         db = sqlite_path(self.tracker.uri)
         where = db.resolve() if db else self.tracker.uri
-        print(f"[al-bench] {self.cfg.run_name}: final AP {result.final_ap:.4f}; MLflow run {result.mlflow_run_id} in {where}")
+        print(
+            f"[al-bench] {self.cfg.run_name}: final AP {result.final_ap:.4f}; MLflow run {result.mlflow_run_id} in {where}"
+        )
         return result
 
 
@@ -321,7 +345,9 @@ def _check_selection(ids: np.ndarray, unlabeled: np.ndarray, n: int, who: str) -
         raise RuntimeError(f"{who}: strategy returned an id twice")
     foreign = np.setdiff1d(ids, unlabeled)
     if len(foreign):
-        raise RuntimeError(f"{who}: strategy picked ids that are labeled or not in the pool: {foreign[:10].tolist()}")
+        raise RuntimeError(
+            f"{who}: strategy picked ids that are labeled or not in the pool: {foreign[:10].tolist()}"
+        )
 
 
 def _jsonable(obj: Any) -> Any:
