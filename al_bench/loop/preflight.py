@@ -9,6 +9,7 @@ SLURM job may run on a node that sees other filesystems than the submitting one.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
@@ -28,7 +29,8 @@ class OutputDirError(OSError):
 
 
 def check_writable(path: str | Path, key: str, min_free_mb: float = DEFAULT_MIN_FREE_MB) -> None:
-    """Create ``path`` if needed, write and delete a probe file in it, and check its free space.
+    """Check that ``path`` can be created and written (a probe file) and has free space; folders
+    created for the check are removed again.
 
     Args:
         key: the config key that set ``path`` (named in the message).
@@ -39,15 +41,21 @@ def check_writable(path: str | Path, key: str, min_free_mb: float = DEFAULT_MIN_
     """
     path = Path(path)
     hint = f"set {key}=... (or AL_BENCH_OUTPUT) to a writable folder with free space"
+    created = [p for p in (path, *path.parents) if not p.exists()]
     try:
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path, prefix=".al_bench_write_probe.") as probe:
             probe.write(b"ok")
             probe.flush()
             os.fsync(probe.fileno())
+        free_mb = shutil.disk_usage(path).free / 2**20
     except OSError as err:
         raise OutputDirError(f"{key}={path} is not writable ({type(err).__name__}: {err}); {hint}") from err
-    free_mb = shutil.disk_usage(path).free / 2**20
+    finally:
+        # Leave no trace: a run that stops later (e.g. tracking unreachable) must not leave empty folders.
+        for folder in created:  # deepest first
+            with contextlib.suppress(OSError):
+                folder.rmdir()
     if free_mb < min_free_mb:
         raise OutputDirError(
             f"{key}={path} has only {free_mb:.0f} MiB free (paths.min_free_mb={min_free_mb:g}): "

@@ -20,7 +20,10 @@ def test_unwritable_folder_is_named_with_its_key(tmp_path):
     ):
         preflight.check_writable(blocker / "out", "paths.output_dir")
     preflight.check_writable(tmp_path / "fresh" / "out", "paths.output_dir")
-    assert (tmp_path / "fresh" / "out").is_dir() and not list((tmp_path / "fresh" / "out").iterdir())
+    assert not (tmp_path / "fresh").exists(), "the check leaves no folders behind"
+    (tmp_path / "kept").mkdir()
+    preflight.check_writable(tmp_path / "kept", "paths.output_dir")
+    assert (tmp_path / "kept").is_dir() and not list((tmp_path / "kept").iterdir()), "no probe file left"
 
 
 def test_full_disk_is_reported_before_a_run(tmp_path, monkeypatch):
