@@ -210,13 +210,10 @@ class ActiveLearningRun:
     # -- tracking and results --------------------------------------------------------------------
 
     def _start_tracking(self, state: RunState, sources, labeled: LabeledSet) -> str:
-        """Find or create this run's MLflow run; re-log rounds the state has but the store lacks."""
+        """Find or create this run's MLflow run; re-log what the state has but the store lacks."""
+        existing = self.tracker.existing_run(state.mlflow_run_id, self.key)
         parent = None
-        if (
-            state.mlflow_run_id is None
-            and self.tracker.find_run(self.key) is None
-            and self.job.invocation_dir
-        ):
+        if existing is None and self.job.invocation_dir:
             parent = self.tracker.parent_run(
                 stable_hash(str(self.job.invocation_dir)),
                 f"{self.job.invocation_dir.parent.name}/{self.job.invocation_dir.name}",
@@ -233,11 +230,13 @@ class ActiveLearningRun:
             "overrides": " ".join(self.job.overrides),
         }
         params = OmegaConf.to_container(self.cfg, resolve=True)
-        run_id = self.tracker.start(self.key, self.cfg.run_name, tags, params, parent, state.mlflow_run_id)
+        run_id = self.tracker.start(self.key, self.cfg.run_name, tags, params, parent, existing)
         self._log_skipped_images(sources)
-        if state.completed_round < 0:
+        if existing is None:  # a new run, or a resumed state logging into another store: replay it
             self.tracker.log_text(OmegaConf.to_yaml(self.cfg, resolve=True), "config.yaml")
-            self.tracker.log_json({"ids": [int(i) for i in labeled.ids]}, "selections/initial.json")
+            self.tracker.log_json({"ids": [int(i) for i in labeled.added_in(0)]}, "selections/initial.json")
+            for record in state.selections:
+                self.tracker.log_json(record, f"selections/round_{record['round']:02d}.json")
         for metrics in state.metrics:
             self.tracker.log_round(metrics["round"], {k: v for k, v in metrics.items() if k != "round"})
         return run_id

@@ -207,6 +207,19 @@ class MlflowTracker:
             raise TrackingError(f"{len(runs)} MLflow runs in {self.uri} carry run_key={run_key}: {ids}")
         return runs[0].info.run_id if runs else None
 
+    def existing_run(self, run_id: str | None, run_key: str) -> str | None:
+        """``run_id`` when this store has it (a resumed state may name a run of another store),
+        else the run tagged ``run_key``, else None."""
+        if run_id is not None:
+            from mlflow.exceptions import MlflowException
+
+            try:
+                self.client.get_run(run_id)
+                return run_id
+            except MlflowException:
+                pass
+        return self.find_run(run_key)
+
     def parent_run(self, invocation_key: str, name: str, lock_path: Path) -> str:
         """Find or create the parent run of one invocation (one sweep, or one single run).
 

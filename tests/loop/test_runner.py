@@ -1,6 +1,7 @@
 """The AL runner with fake data/pose/strategy pieces: rounds, MLflow logging, determinism, resume."""
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -118,3 +119,24 @@ def test_bad_strategy_picks_are_rejected(tmp_path, compose_cfg):
             compose_cfg(tmp_path, "strategy=uncertainty"),
             pieces.__class__(**{**pieces.__dict__, "build_strategy": lambda cfg: Twice()}),
         )
+
+
+def test_resume_into_another_store_replays_the_saved_rounds(tmp_path, compose_cfg, empty_mlflow_db):
+    cfg = compose_cfg(tmp_path, "strategy=uncertainty")
+    pieces = fake_pieces()
+
+    def crashing_fit(cfg_, source, labeled_ids, init_model=None):
+        if len(labeled_ids) == 20:
+            raise KeyboardInterrupt("killed in round 2")
+        return pieces.fit(cfg_, source, labeled_ids, init_model)
+
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(cfg, pieces.__class__(**{**pieces.__dict__, "fit": crashing_fit}))
+    other = tmp_path / "other_store.db"
+    shutil.copy(empty_mlflow_db, other)
+    run_experiment(compose_cfg(tmp_path, "strategy=uncertainty", f"tracking.uri=sqlite:///{other}"), fake_pieces())
+    client = MlflowClient(f"sqlite:///{other}")
+    [run] = client.search_runs([client.get_experiment_by_name("al_bench").experiment_id])
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "ap")] == [0, 1, 2]
+    names = sorted(a.path for a in client.list_artifacts(run.info.run_id, "selections"))
+    assert names == ["selections/initial.json", "selections/round_00.json", "selections/round_01.json"]
