@@ -43,10 +43,28 @@ def _hold_others_fixed(
     return runs, fixed
 
 
+QUALITY_PANEL = ("quality_knn_recall", "k-NN recall@10 of the index (0–1)", "index recall vs exact")
+"""Drawn as a third panel when logged: the ANN trade-off that the tree count controls."""
+
+
+def _per_run_summary(part: pd.DataFrame, metric: str) -> dict[str, float]:
+    """One run's numbers: ``final`` metric (last round), mean ``time`` and mean ``recall`` over its rounds."""
+
+    def column(name: str) -> pd.Series:
+        return part[name].dropna() if name in part else pd.Series(dtype=float)
+
+    finals, times, recall = column(metric), column("sampling_time_s"), column(QUALITY_PANEL[0])
+    return {
+        "final": float(finals.iloc[-1]) if len(finals) else np.nan,
+        "time": float(times.mean()) if len(times) else np.nan,
+        "recall": float(recall.mean()) if len(recall) else np.nan,
+    }
+
+
 def sweep_table(
     runs: pd.DataFrame, key: str, metric: str = "ap", others: tuple[str, ...] = SWEEP_PARAMS
 ) -> pd.DataFrame:
-    """Final ``metric`` and mean sampling time per strategy and value of ``key``, over seeds.
+    """Final ``metric``, mean sampling time and index recall per strategy and value of ``key``, over seeds.
 
     Args:
         runs: tidy table from ``load_runs``.
@@ -55,52 +73,40 @@ def sweep_table(
         others: other swept keys, held at their most common value.
 
     Returns:
-        Columns ``strategy, value, final_mean, final_low, final_high, time_mean, time_low, time_high,
-        n_seeds`` (95 % t-intervals over seeds; time = sampling_time_s averaged over a run's rounds),
-        and ``attrs["fixed"]`` = the values the other keys were held at.
+        Columns ``strategy, value, n_seeds`` and ``<q>_mean, <q>_low, <q>_high`` for q in ``final``,
+        ``time`` (sampling_time_s averaged over a run's rounds) and ``recall`` (quality_knn_recall
+        averaged likewise; NaN when not logged), 95 % t-intervals over seeds; ``attrs["fixed"]`` = the
+        values the other keys were held at.
     """
     column = PARAM_PREFIX + key
     if column not in runs.columns:
         raise FiguresError(f"no run logged param {key!r}")
     subset, fixed = _hold_others_fixed(runs[runs[column].notna()], key, [o for o in others if o != key])
     per_run = []
-    for run_id, part in subset.groupby("run_id", sort=False):
+    for _, part in subset.groupby("run_id", sort=False):
         part = part.sort_values("step")
-        finals = part[metric].dropna() if metric in part else pd.Series(dtype=float)
-        times = part["sampling_time_s"].dropna() if "sampling_time_s" in part else pd.Series(dtype=float)
+        summary = _per_run_summary(part, metric)
         per_run.append(
-            {
-                "strategy": part["strategy"].iloc[0],
-                "value": float(part[column].iloc[0]),
-                "final": float(finals.iloc[-1]) if len(finals) else np.nan,
-                "time": float(times.mean()) if len(times) else np.nan,
-            }
+            {"strategy": part["strategy"].iloc[0], "value": float(part[column].iloc[0]), **summary}
         )
     per_run_df = pd.DataFrame(per_run)
     rows = []
     for (strategy, value), part in per_run_df.groupby(["strategy", "value"], sort=True):
-        f_mean, f_low, f_high = t_interval(part["final"])
-        t_mean, t_low, t_high = t_interval(part["time"])
-        rows.append(
-            {
-                "strategy": strategy,
-                "value": value,
-                "final_mean": f_mean,
-                "final_low": f_low,
-                "final_high": f_high,
-                "time_mean": t_mean,
-                "time_low": t_low,
-                "time_high": t_high,
-                "n_seeds": len(part),
-            }
-        )
+        row = {"strategy": strategy, "value": value, "n_seeds": len(part)}
+        for quantity in ("final", "time", "recall"):
+            row.update(
+                zip((f"{quantity}_mean", f"{quantity}_low", f"{quantity}_high"), t_interval(part[quantity]))
+            )
+        rows.append(row)
     table = pd.DataFrame(rows)
     table.attrs["fixed"] = fixed
     return table
 
 
 def plot_sweep(runs: pd.DataFrame, key: str, out_dir: str | Path, metric: str = "ap") -> list[Path]:
-    """Two panels vs the swept value: final ``metric`` and sampling time, one line per strategy.
+    """Panels vs the swept value: final ``metric``, sampling time (and index k-NN recall when logged).
+
+    One line per strategy, mean over seeds with a 95 % t-band.
 
     Args:
         runs: tidy table from ``load_runs``.
@@ -117,12 +123,14 @@ def plot_sweep(runs: pd.DataFrame, key: str, out_dir: str | Path, metric: str = 
     table = sweep_table(runs, key, metric)
     if table["value"].nunique() < 2:
         raise FiguresError(f"param {key!r} takes fewer than two values: nothing to sweep")
-    style.apply_style()
-    fig, axes = plt.subplots(1, 2, figsize=(10.0, 4.0))
     panels = [
         ("final", style.metric_label(metric), f"final {style.metric_short(metric)} (last round)"),
         ("time", "sampling time per round (s)", "sampling time"),
     ]
+    if table["recall_mean"].notna().any():
+        panels.append(("recall", QUALITY_PANEL[1], QUALITY_PANEL[2]))
+    style.apply_style()
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.0 * len(panels), 4.0))
     for ax, (prefix, ylabel, title) in zip(axes, panels):
         for strategy in sorted(table["strategy"].unique(), key=style.strategy_rank):
             part = table[table["strategy"] == strategy].sort_values("value")
@@ -148,8 +156,8 @@ def plot_sweep(runs: pd.DataFrame, key: str, out_dir: str | Path, metric: str = 
             ax.set_xscale("log")  # tree counts span decades
         ax.set_xticks(sorted(values.unique()), [f"{v:g}" for v in sorted(values.unique())])
         ax.minorticks_off()
-        if prefix == "time":
-            ax.set_ylim(bottom=0)  # a flat time curve must not look like a steep one
+        if prefix in ("time", "recall"):
+            ax.set_ylim(bottom=0)  # a flat curve must not look like a steep one
         ax.set_xlabel(style.param_label(key))
         ax.set_ylabel(ylabel)
         ax.set_title(title)

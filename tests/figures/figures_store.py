@@ -132,6 +132,8 @@ def log_run(client, exp_id: str, strategy: str, seed: int, params: dict, ap: lis
                     "sampling_time_s": unc + emb + build + query,
                 }
             )
+            if "index.n_trees" in params:  # ANN recall grows with the forest, as Annoy's does
+                values["quality_knn_recall"] = min(1.0, 0.5 + int(params["index.n_trees"]) / 100)
         metrics += [Metric(k, float(v), now + rnd, rnd) for k, v in values.items()]
     client.log_batch(run_id, metrics=metrics, params=[Param(k, str(v)) for k, v in params.items()])
     initial = tmp / "initial.json"
