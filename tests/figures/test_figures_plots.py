@@ -69,8 +69,9 @@ def test_sweeps_are_found_and_held_one_at_a_time(bench_runs, sweep_runs, tmp_pat
     assert trees["value"].tolist() == [2.0, 10.0, 50.0]
     # fixture: index build 0.25 s * trees / 10, other parts 1 + 0.5 + 0.125 s
     assert trees["time_mean"].tolist() == pytest.approx([1.625 + 0.05, 1.625 + 0.25, 1.625 + 1.25])
+    # fixture: recall 0.5 + trees / 100, capped at 1
+    assert trees["recall_mean"].tolist() == pytest.approx([0.52, 0.6, 1.0])
     # final AP = mean over seeds of (last AP + ratio / 10 + trees / 1000)
-    assert trees["recall_mean"].tolist() == pytest.approx([0.52, 0.6, 1.0])  # fixture: 0.5 + trees / 100, capped
     assert trees["final_mean"].iloc[0] == pytest.approx((0.45 + 0.47) / 2 + 0.02 + 0.002)
     for key in swept_params(sweep_runs):
         assert_png_and_pdf(plot_sweep(sweep_runs, key, tmp_path), f"sweep_{key.replace('.', '_')}")
