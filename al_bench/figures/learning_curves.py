@@ -93,18 +93,24 @@ def plot_learning_curves(
             part["mean"],
             "-",
             marker="o",
+            clip_on=False,  # a curve on the axis limit (AP 0) stays visible
             ms=3.5,
             color=colors[condition],
             label=f"{text} ({seeds} seed{'s' * (seeds != 1)})",
         )
+        low, high = part["low"], part["high"]
+        if style.is_fraction(metric):  # a t-band can leave [0, 1]; the metric cannot
+            low, high = low.clip(0.0, 1.0), high.clip(0.0, 1.0)
         ax.fill_between(
             part["n_labeled"],
-            part["low"],
-            part["high"],
+            low,
+            high,
             color=colors[condition],
             alpha=band_alpha,
             linewidth=0,
         )
+    if style.is_fraction(metric):
+        ax.set_ylim(bottom=0.0)
     ax.set_xlabel(style.metric_label("n_labeled"))
     ax.set_ylabel(style.metric_label(metric))
     ax.set_title(

@@ -157,6 +157,13 @@ def metric_label(metric: str) -> str:
     return METRIC_LABELS.get(metric, metric)
 
 
+def is_fraction(metric: str) -> bool:
+    """True for metrics bounded to [0, 1] (AP, AR, accuracies, recalls): axes and bands are clipped to it."""
+    return metric.startswith(("ap", "ar", "quality_knn_recall", "quality_overlap")) or metric.endswith(
+        "accuracy"
+    )
+
+
 def metric_short(metric: str) -> str:
     """A metric's name without its unit, for titles ("OKS AP")."""
     return metric_label(metric).split(" (")[0]

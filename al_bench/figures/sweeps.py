@@ -139,14 +139,17 @@ def plot_sweep(runs: pd.DataFrame, key: str, out_dir: str | Path, metric: str = 
                 part["value"],
                 part[f"{prefix}_mean"],
                 "-o",
+                clip_on=False,  # a curve on the axis limit (AP 0) stays visible
                 ms=4,
                 color=color,
                 label=f"{style.strategy_label(strategy)} ({int(part['n_seeds'].max())} seeds)",
             )
+            # Times are >= 0 and AP / recall lie in [0, 1]: a t-band must not suggest otherwise.
+            upper = 1.0 if prefix == "recall" or (prefix == "final" and style.is_fraction(metric)) else None
             ax.fill_between(
                 part["value"],
-                part[f"{prefix}_low"],
-                part[f"{prefix}_high"],
+                part[f"{prefix}_low"].clip(0.0, upper),
+                part[f"{prefix}_high"].clip(0.0, upper),
                 color=color,
                 alpha=0.15,
                 linewidth=0,
@@ -156,7 +159,7 @@ def plot_sweep(runs: pd.DataFrame, key: str, out_dir: str | Path, metric: str = 
             ax.set_xscale("log")  # tree counts span decades
         ax.set_xticks(sorted(values.unique()), [f"{v:g}" for v in sorted(values.unique())])
         ax.minorticks_off()
-        if prefix in ("time", "recall"):
+        if prefix in ("time", "recall") or style.is_fraction(metric):
             ax.set_ylim(bottom=0)  # a flat curve must not look like a steep one
         ax.set_xlabel(style.param_label(key))
         ax.set_ylabel(ylabel)
