@@ -53,6 +53,7 @@ def random_weights(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow  # a ResNet50 forward pass on 4 images: 3 s alone, ~20 s on a busy 2-core CPU
 def test_weights_path_embeds_caches_and_hits(source, random_weights, tmp_path):
     embedder = ResNet50Embedder(
         weights_path=str(random_weights), cache_dir=str(tmp_path), batch_size=3, progress=False
