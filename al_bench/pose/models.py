@@ -257,7 +257,18 @@ def _stage(cfg: Mapping[str, Any], in_ch: int, bn: bool) -> PredictionStage:
         bn=bn,
     )
     init_weights(stage)
+    _init_outputs(stage)
     return stage
+
+
+def _init_outputs(stage: PredictionStage) -> None:
+    """Output convs start near the empty image's targets: ~0 everywhere except the background channel
+    at 1, so the first steps learn people instead of unlearning random outputs."""
+    for branch in (stage.heatmaps, stage.pafs):
+        out = branch.head[-1]
+        nn.init.normal_(out.weight, std=1e-3)
+        nn.init.zeros_(out.bias)
+    nn.init.ones_(stage.heatmaps.head[-1].bias[NUM_HEATMAPS - 1 :])
 
 
 def build_model(model_cfg: Mapping[str, Any]) -> PoseNet:

@@ -128,6 +128,8 @@ def make_loader(dataset: Dataset, train_cfg: Mapping[str, Any], seed: int) -> Da
     batch_size = int(train_cfg["batch_size"])
     generator = torch.Generator().manual_seed(int(seed))
     workers = int(train_cfg.get("num_workers", 0))
+    # Workers are re-created each pass (not persistent) so that they see the dataset's new epoch;
+    # items depend only on (seed, epoch, index), so the number of workers does not change the run.
     return DataLoader(
         dataset,
         batch_size=batch_size,
@@ -135,8 +137,13 @@ def make_loader(dataset: Dataset, train_cfg: Mapping[str, Any], seed: int) -> Da
         generator=generator,
         num_workers=workers,
         drop_last=len(dataset) >= batch_size,
-        persistent_workers=workers > 0,
+        worker_init_fn=_single_thread_worker if workers else None,
     )
+
+
+def _single_thread_worker(_: int) -> None:
+    """Data workers decode and encode in numpy: one torch thread each leaves the cores to training."""
+    torch.set_num_threads(1)
 
 
 def train_steps(

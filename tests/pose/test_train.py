@@ -117,3 +117,12 @@ def test_load_checkpoint_errors_name_the_file(tmp_path):
     torch.save({"weights": 1}, bad)
     with pytest.raises(ValueError, match=r"bad.pt is not an al_bench pose checkpoint"):
         load_checkpoint(bad)
+
+
+def test_data_workers_do_not_change_the_weights(tiny_cfg, coco_source):
+    ids = coco_source.image_ids.tolist()
+    tiny_cfg.train.steps = 3  # two passes over the 4 images (batch 4 -> 1 step per pass, a new epoch each)
+    a, _ = fit(tiny_cfg, coco_source, ids)
+    tiny_cfg.train.num_workers = 1
+    b, _ = fit(tiny_cfg, coco_source, ids)
+    assert _same(_weights(a), _weights(b))
