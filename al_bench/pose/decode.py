@@ -4,7 +4,7 @@
    ``align_corners=False`` input pixel ``i`` samples the output grid at ``(i - (stride-1)/2) / stride``,
    exactly the cell-centre convention of :func:`al_bench.data.targets.cell_centers`.
 2. Keypoint candidates are NMS peaks (local maxima over ``nms_kernel`` x ``nms_kernel`` pixels) above
-   ``peak_threshold``, refined to sub-pixel precision by a parabola through the neighbours.
+   ``peak_threshold``, at most ``max_candidates`` per keypoint type (the strongest), refined to sub-pixel precision by a parabola through the neighbours.
 3. Every candidate pair of a limb is scored by the line integral of the limb's PAF along the segment
    (``paf_samples`` points): mean projection onto the segment direction plus a distance prior
    ``min(0, distance_prior * input_size / length - 1)``; a pair is valid when at least
@@ -38,6 +38,7 @@ class DecodeParams:
 
     peak_threshold: float = 0.1
     nms_kernel: int = 5
+    max_candidates: int = 32
     subpixel: bool = True
     paf_samples: int = 10
     paf_threshold: float = 0.05
@@ -142,7 +143,8 @@ def find_peaks(
         .astype(np.float32)
     )
     kind_np = kind.cpu().numpy()
-    return [table[kind_np == k] for k in range(NUM_KEYPOINTS)]
+    # Candidates are in descending value order: the cap keeps the strongest (bounds an untrained model's cost).
+    return [table[kind_np == k][: params.max_candidates] for k in range(NUM_KEYPOINTS)]
 
 
 def _log_parabola_offset(

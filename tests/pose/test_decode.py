@@ -7,7 +7,7 @@ import torch
 from al_bench.data.skeleton import FLIP_PAIRS, NUM_KEYPOINTS, flip_permutation
 from al_bench.data.targets import encode_targets
 from al_bench.evaluate.coco_eval import evaluate_keypoints
-from al_bench.pose.decode import DecodeParams, decode_maps, peak_values, to_coco_results
+from al_bench.pose.decode import DecodeParams, decode_maps, find_peaks, peak_values, to_coco_results, upsample
 from al_bench.pose.infer import _flip_channel_maps
 from al_bench.pose.train import target_encoding
 
@@ -132,3 +132,15 @@ def test_flip_channel_maps_undo_a_horizontal_flip_of_the_targets():
             ::2
         ]
     )
+
+
+def test_candidates_are_capped_to_the_strongest_per_keypoint():
+    torch.manual_seed(0)
+    noise = torch.rand(18, 32, 32)  # an untrained model's maps: many local maxima
+    heatmaps_up = upsample(noise[None], 4)[0]
+    peaks = find_peaks(noise, heatmaps_up, 4, DecodeParams(max_candidates=5))
+    uncapped = find_peaks(noise, heatmaps_up, 4, DecodeParams(max_candidates=10_000))
+    for capped, full in zip(peaks, uncapped, strict=True):
+        assert len(full) > 5 and len(capped) == 5
+        np.testing.assert_array_equal(capped, full[:5])
+        assert np.all(np.diff(full[:, 2]) <= 0)  # strongest first
