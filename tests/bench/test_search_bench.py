@@ -28,7 +28,9 @@ def test_clustered_vectors_are_seeded():
     assert not np.array_equal(a, clustered_vectors(50, 4, 3, 0.1, seed=2))
     low = clustered_vectors(60, 20, 3, 0.5, seed=1, intrinsic_dim=5)
     assert low.shape == (60, 20) and np.linalg.matrix_rank(low) == 5  # no noise: a 5-d subspace
-    assert np.linalg.matrix_rank(clustered_vectors(60, 20, 3, 0.5, seed=1, intrinsic_dim=5, noise_std=0.1)) == 20
+    assert (
+        np.linalg.matrix_rank(clustered_vectors(60, 20, 3, 0.5, seed=1, intrinsic_dim=5, noise_std=0.1)) == 20
+    )
 
 
 @pytest.mark.slow  # ~20 s, mostly MLflow's SQLite store setup
