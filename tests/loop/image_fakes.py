@@ -35,13 +35,20 @@ def make_context(cfg, model, source, pool_ids, labeled_ids, rng, fingerprint="")
     from types import SimpleNamespace
 
     return SimpleNamespace(
-        pool_ids=np.asarray(pool_ids), labeled_ids=np.asarray(labeled_ids), rng=rng,
+        pool_ids=np.asarray(pool_ids),
+        labeled_ids=np.asarray(labeled_ids),
+        rng=rng,
         peaks=lambda: predict(model, source, pool_ids, cfg, want=("peaks",)).peaks,
     )
 
 
 def fake_model_real_data_pieces() -> Pieces:
     return Pieces(
-        build_sources, fit, predict, lambda cfg: fakes.LowestPeakStrategy(), make_context,
-        fakes.save_model, fakes.load_model,
+        build_sources,
+        fit,
+        predict,
+        lambda cfg: fakes.LowestPeakStrategy(),
+        make_context,
+        fakes.save_model,
+        fakes.load_model,
     )
