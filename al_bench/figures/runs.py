@@ -64,6 +64,8 @@ def open_client(tracking_uri: str):
     """
     from mlflow.tracking import MlflowClient
 
+    if tracking_uri in _CLIENTS:
+        return _CLIENTS[tracking_uri]
     db_path = _sqlite_path(tracking_uri)
     if db_path is not None and not db_path.is_file():
         raise StoreUnreachableError(
@@ -75,7 +77,12 @@ def open_client(tracking_uri: str):
         client.search_experiments(max_results=1)
     except Exception as exc:  # MLflow raises many types (SQLAlchemy, requests, MlflowException)
         raise StoreUnreachableError(f"cannot read the MLflow store {tracking_uri!r}: {exc}") from exc
+    _CLIENTS[tracking_uri] = client
     return client
+
+
+_CLIENTS: dict[str, object] = {}
+"""Clients of stores already checked, by URI (each figure asks for one; the check costs a query)."""
 
 
 def find_experiment(client, experiment: str):
@@ -207,9 +214,12 @@ def load_selection_records(tracking_uri: str, run_id: str) -> dict[int, dict]:
         if not a.is_dir and Path(a.path).name.startswith("round_") and a.path.endswith(".json")
     ]
     records: dict[int, dict] = {}
+    if not names:
+        return records
     with tempfile.TemporaryDirectory() as tmp:
+        local = Path(client.download_artifacts(run_id, "selections", tmp))  # one transfer for all rounds
         for name in sorted(names):
-            path = Path(client.download_artifacts(run_id, name, tmp))
+            path = local / Path(name).name
             try:
                 doc = json.loads(path.read_text())
                 doc["ids"] = [int(i) for i in doc["ids"]]
