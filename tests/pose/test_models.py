@@ -39,6 +39,7 @@ def test_vgg19_without_local_weights_names_the_file_and_the_options(compose_cfg,
     assert "model.weights_path=" in message and "model.pretrained=false" in message
 
 
+@pytest.mark.slow
 def test_vgg19_loads_local_imagenet_weights(compose_cfg, tmp_path):
     from torchvision.models import vgg19
 

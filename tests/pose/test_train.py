@@ -17,6 +17,7 @@ def _same(a, b):
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
+@pytest.mark.slow
 def test_a_few_steps_lower_the_loss(tiny_cfg, coco_source):
     ids = coco_source.image_ids.tolist()
     tiny_cfg.data.augment.enabled = False  # the same 4 images every step: the loss must fall
@@ -31,6 +32,7 @@ def test_a_few_steps_lower_the_loss(tiny_cfg, coco_source):
     assert stats["warm_start"] == 0.0
 
 
+@pytest.mark.slow
 def test_same_seed_gives_bit_identical_weights(tiny_cfg, coco_source):
     ids = coco_source.image_ids.tolist()
     a, stats_a = fit(tiny_cfg, coco_source, ids)
