@@ -207,7 +207,18 @@ class ReportCallback(Callback):
     """Hydra callback: prints the report at the end of a run or a multirun (``hydra.callbacks``)."""
 
     def on_run_end(self, config, **kwargs) -> None:
-        summarize(Path(config.hydra.run.dir))
+        _report(Path(config.hydra.run.dir))
 
     def on_multirun_end(self, config, **kwargs) -> None:
-        summarize(Path(config.hydra.sweep.dir))
+        _report(Path(config.hydra.sweep.dir))
+
+
+def _report(invocation_dir: Path) -> None:
+    """Print the report, then close the invocation's MLflow parent run (its jobs are all done)."""
+    from al_bench.loop.state import stable_hash
+    from al_bench.tracking.mlflow_tracker import MlflowTracker
+
+    summarize(invocation_dir)
+    key = stable_hash(str(invocation_dir.resolve()))  # as the jobs key it (results.current_job)
+    for uri, experiment in sorted({(r.tracking_uri, r.experiment_name) for r in read_results(invocation_dir)}):
+        MlflowTracker(uri, experiment).finish_parent(key)

@@ -58,6 +58,7 @@ class RunResult:
         tracking_uri: the MLflow store it logged to.
         mlflow_run_id: its MLflow run.
         rounds: per round, the metrics logged at ``step = round``.
+        experiment_name: the MLflow experiment it logged to.
     """
 
     run_name: str
@@ -68,6 +69,7 @@ class RunResult:
     tracking_uri: str
     mlflow_run_id: str | None
     rounds: list[dict]
+    experiment_name: str = "al_bench"
 
     @property
     def final_ap(self) -> float:

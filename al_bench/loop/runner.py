@@ -296,6 +296,7 @@ class ActiveLearningRun:
             tracking_uri=self.tracker.uri,
             mlflow_run_id=state.mlflow_run_id,
             rounds=state.metrics,
+            experiment_name=self.tracker.experiment_name,
         )
         if logged_before:
             print(report.format_table([result]))

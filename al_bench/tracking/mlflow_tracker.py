@@ -313,6 +313,17 @@ class MlflowTracker:
             figure.savefig(path, dpi=120, bbox_inches="tight")
             self.log_file(path, str(Path(artifact_file).parent) if "/" in artifact_file else None)
 
+    def finish_parent(self, invocation_key: str) -> bool:
+        """Mark the parent run of an invocation ``FINISHED`` (once all its jobs are done).
+
+        Returns:
+            whether the store has such a parent run.
+        """
+        runs = self._find_runs(INVOCATION_TAG, invocation_key)
+        for run in runs:
+            self.client.set_terminated(run.info.run_id, "FINISHED")
+        return bool(runs)
+
     def finish(self, status: str = "FINISHED") -> None:
         """Mark the run ``FINISHED`` / ``FAILED`` / ``KILLED``."""
         if self.run_id is not None:

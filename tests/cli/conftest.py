@@ -28,6 +28,8 @@ FAKE_PIECES = "pieces._target_=fakes.fake_pieces"
 def al_bench_command(out_dir: Path, *overrides: str, cache_dir: Path | None = None) -> list[str]:
     """The ``al-bench`` command line writing under ``out_dir`` (optionally a shared cache dir)."""
     cache = [f"paths.cache_dir={cache_dir}"] if cache_dir else []
+    # In-process jobs unless a test picks a launcher: a SIGKILL of the command then kills the job too.
+    launcher = [] if any(o.startswith("hydra/launcher=") for o in overrides) else ["hydra/launcher=basic"]
     return [
         sys.executable,
         "-m",
@@ -35,6 +37,7 @@ def al_bench_command(out_dir: Path, *overrides: str, cache_dir: Path | None = No
         f"paths.output_dir={out_dir}",
         *cache,
         *TINY,
+        *launcher,
         *overrides,
     ]
 

@@ -58,7 +58,8 @@ def test_quick_is_the_default_and_runs_every_strategy():
         "heatmap_exact",
         "coreset",
     ]
-    assert (cfg.data.n_pool, cfg.data.n_val, cfg.al.initial, cfg.al.budget) == (1000, 200, 100, 50)
+    assert (cfg.data.n_pool, cfg.data.n_val, cfg.al.initial, cfg.al.budget) == (1000, 100, 100, 50)
+    assert cfg.hydra.launcher.n_jobs == 2 and cfg.num_threads == 1  # two 1-thread jobs on 2 cores
 
 
 def test_paper_coco_uses_coco_resnet_and_lightweight_openpose():

@@ -90,6 +90,7 @@ def _check_mlflow_layout(out: Path) -> None:
     run_id = run.info.run_id
     tags = run.data.tags
     assert tags["mlflow.parentRunId"] == parent.info.run_id and run.info.status == "FINISHED"
+    assert parent.info.status == "FINISHED"  # closed by the report callback
     assert (tags["strategy"], tags["seed"], tags["dataset"], tags["embedding"]) == (
         "heatmap_annoy",
         "0",
@@ -118,6 +119,7 @@ def test_two_seed_two_ratio_multirun_in_parallel_lands_in_one_experiment(tmp_pat
     client, [parent], children = _runs(out)
     assert len(children) == 4 and len({r.data.tags["run_key"] for r in children}) == 4
     assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parent.info.run_id}
+    assert parent.info.status == "FINISHED"
     assert sorted((r.data.tags["seed"], r.data.params["strategy.selection_ratio"]) for r in children) == [
         ("0", "0.2"),
         ("0", "0.5"),

@@ -65,3 +65,12 @@ def test_duplicate_run_keys_are_reported(store):
         tracker.client.create_run(tracker.experiment_id(), tags={"run_key": "dup"})
     with pytest.raises(TrackingError, match="2 MLflow runs .* carry run_key=dup"):
         tracker.find_run("dup")
+
+
+def test_finish_parent_closes_the_invocation_run(store, tmp_path):
+    tracker = MlflowTracker(store, experiment_name="t3")
+    parent = tracker.parent_run("inv3", "sweep", tmp_path / "lock")
+    assert tracker.client.get_run(parent).info.status == "RUNNING"
+    assert tracker.finish_parent("inv3") is True
+    assert tracker.client.get_run(parent).info.status == "FINISHED"
+    assert tracker.finish_parent("no-such-invocation") is False
