@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -155,7 +155,10 @@ class MlflowTracker:
         try:
             if db is not None:
                 db.parent.mkdir(parents=True, exist_ok=True)
-            with _no_http_retries(self.check_timeout_s):
+            # Opening a new SQLite store creates its tables; parallel jobs doing that at once fail
+            # ("table ... already exists"), so the first open is serialised.
+            lock = FileLock(f"{db}.lock") if db is not None else nullcontext()
+            with lock, _no_http_retries(self.check_timeout_s):
                 self.client.search_experiments(max_results=1)
         except Exception as err:
             raise TrackingError(

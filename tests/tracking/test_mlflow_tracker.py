@@ -74,3 +74,15 @@ def test_finish_parent_closes_the_invocation_run(store, tmp_path):
     assert tracker.finish_parent("inv3") is True
     assert tracker.client.get_run(parent).info.status == "FINISHED"
     assert tracker.finish_parent("no-such-invocation") is False
+
+
+def test_parallel_first_opens_of_a_new_sqlite_store(tmp_path):
+    """Parallel jobs opening a store that does not exist yet: the table creation runs once."""
+    import subprocess
+    import sys
+
+    uri = f"sqlite:///{tmp_path / 'new' / 'mlflow.db'}"
+    code = f"from al_bench.tracking import MlflowTracker; MlflowTracker({uri!r}).check_reachable()"
+    procs = [subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    errors = [p.communicate(timeout=300)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], errors
