@@ -31,11 +31,23 @@ class FakeSource:
             kps = np.concatenate([xy, np.full((17, 1), 2.0)], axis=1).reshape(-1).tolist()
             images.append({"id": image_id, "width": 100, "height": 100, "file_name": f"{image_id}.jpg"})
             anns.append(
-                {"id": image_id, "image_id": image_id, "category_id": 1, "keypoints": kps, "num_keypoints": 17,
-                 "area": 3000.0, "bbox": [10, 10, 80, 80], "iscrowd": 0}
+                {
+                    "id": image_id,
+                    "image_id": image_id,
+                    "category_id": 1,
+                    "keypoints": kps,
+                    "num_keypoints": 17,
+                    "area": 3000.0,
+                    "bbox": [10, 10, 80, 80],
+                    "iscrowd": 0,
+                }
             )
         self.coco = COCO()
-        self.coco.dataset = {"images": images, "annotations": anns, "categories": [{"id": 1, "name": "person"}]}
+        self.coco.dataset = {
+            "images": images,
+            "annotations": anns,
+            "categories": [{"id": 1, "name": "person"}],
+        }
         self.coco.createIndex()
         self.image_ids = [im["id"] for im in images]
 
@@ -46,7 +58,9 @@ class FakeSource:
 def build_sources(data_cfg):
     pool = FakeSource(int(data_cfg.n_pool), 1000, seed=1)
     val = FakeSource(int(data_cfg.n_val), 5000, seed=2)
-    return SimpleNamespace(pool=pool, val=val, name="fake", fingerprint=f"fake-{data_cfg.n_pool}-{data_cfg.n_val}")
+    return SimpleNamespace(
+        pool=pool, val=val, name="fake", fingerprint=f"fake-{data_cfg.n_pool}-{data_cfg.n_val}"
+    )
 
 
 @dataclass
@@ -87,14 +101,18 @@ class LowestPeakStrategy:
         ids = context.pool_ids[np.argsort(scores)[:budget]]
         elapsed = time.perf_counter() - start
         return SimpleNamespace(
-            ids=ids, timings={"uncertainty_s": elapsed, "total_s": elapsed}, quality={"mean_score": float(scores.min())},
+            ids=ids,
+            timings={"uncertainty_s": elapsed, "total_s": elapsed},
+            quality={"mean_score": float(scores.min())},
             info={"scores": scores[:3]},
         )
 
 
 def make_context(cfg, model, source, pool_ids, labeled_ids, rng, fingerprint):
     return SimpleNamespace(
-        pool_ids=np.asarray(pool_ids), labeled_ids=np.asarray(labeled_ids), rng=rng,
+        pool_ids=np.asarray(pool_ids),
+        labeled_ids=np.asarray(labeled_ids),
+        rng=rng,
         peaks=lambda: predict(model, source, pool_ids, cfg, want=("peaks",)).peaks,
     )
 
@@ -108,4 +126,6 @@ def load_model(path):
 
 
 def fake_pieces() -> Pieces:
-    return Pieces(build_sources, fit, predict, lambda cfg: LowestPeakStrategy(), make_context, save_model, load_model)
+    return Pieces(
+        build_sources, fit, predict, lambda cfg: LowestPeakStrategy(), make_context, save_model, load_model
+    )
