@@ -28,7 +28,16 @@ NUM_HEATMAPS = NUM_KEYPOINTS + 1  # + background channel (last)
 NUM_PAFS = 2 * NUM_LIMBS  # channel 2*l is the x component of limb l, 2*l + 1 the y component
 
 # Left/right pairs (0-based) swapped by a horizontal flip.
-FLIP_PAIRS: tuple[tuple[int, int], ...] = ((1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16))
+FLIP_PAIRS: tuple[tuple[int, int], ...] = (
+    (1, 2),
+    (3, 4),
+    (5, 6),
+    (7, 8),
+    (9, 10),
+    (11, 12),
+    (13, 14),
+    (15, 16),
+)
 
 
 def flip_permutation() -> np.ndarray:
@@ -41,7 +50,9 @@ def flip_permutation() -> np.ndarray:
 
 # Per-keypoint OKS sigmas, as in pycocotools' COCOeval.
 OKS_SIGMAS = (
-    np.array([0.26, 0.25, 0.25, 0.35, 0.35, 0.79, 0.79, 0.72, 0.72, 0.62, 0.62, 1.07, 1.07, 0.87, 0.87, 0.89, 0.89])
+    np.array(
+        [0.26, 0.25, 0.25, 0.35, 0.35, 0.79, 0.79, 0.72, 0.72, 0.62, 0.62, 1.07, 1.07, 0.87, 0.87, 0.89, 0.89]
+    )
     / 10.0
 )
 

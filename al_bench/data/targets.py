@@ -80,4 +80,6 @@ def encode_targets(
     keypoints: np.ndarray, out_hw: tuple[int, int], stride: int, sigma: float, paf_width: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """Heatmaps ``(18, h, w)`` and PAFs ``(38, h, w)`` for the people in one image."""
-    return encode_heatmaps(keypoints, out_hw, stride, sigma), encode_pafs(keypoints, out_hw, stride, paf_width)
+    return encode_heatmaps(keypoints, out_hw, stride, sigma), encode_pafs(
+        keypoints, out_hw, stride, paf_width
+    )
