@@ -21,7 +21,9 @@ def _results_coco(gt: COCO, results: Sequence[dict]) -> COCO:
         return gt.loadRes(copy.deepcopy(list(results)))
 
 
-def evaluate_keypoints(gt: COCO, results: Sequence[dict], image_ids: Iterable[int] | None = None) -> dict[str, float]:
+def evaluate_keypoints(
+    gt: COCO, results: Sequence[dict], image_ids: Iterable[int] | None = None
+) -> dict[str, float]:
     """Evaluate COCO-format keypoint results against ground truth.
 
     Args:

@@ -220,5 +220,7 @@ def _report(invocation_dir: Path) -> None:
 
     summarize(invocation_dir)
     key = stable_hash(str(invocation_dir.resolve()))  # as the jobs key it (results.current_job)
-    for uri, experiment in sorted({(r.tracking_uri, r.experiment_name) for r in read_results(invocation_dir)}):
+    for uri, experiment in sorted(
+        {(r.tracking_uri, r.experiment_name) for r in read_results(invocation_dir)}
+    ):
         MlflowTracker(uri, experiment).finish_parent(key)

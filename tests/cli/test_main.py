@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import FAKE_PIECES, al_bench_command, cli_env
+from cli_support import FAKE_PIECES, al_bench_command, cli_env
 from mlflow.tracking import MlflowClient
 
 from al_bench.loop.results import read_results

@@ -13,7 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import FAKE_PIECES, al_bench_command, cli_env
+from cli_support import FAKE_PIECES, al_bench_command, cli_env
 from mlflow.tracking import MlflowClient
 
 START_TIMEOUT_S = 120  # a cold start on a busy 2-core machine takes tens of seconds

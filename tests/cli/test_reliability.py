@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import FAKES_DIR, TINY, al_bench_command, cli_env
+from cli_support import FAKES_DIR, TINY, al_bench_command, cli_env
 from hydra import compose, initialize_config_dir
 from hydra.errors import MissingConfigException
 from mlflow.tracking import MlflowClient

@@ -134,7 +134,9 @@ def test_resume_into_another_store_replays_the_saved_rounds(tmp_path, compose_cf
         run_experiment(cfg, pieces.__class__(**{**pieces.__dict__, "fit": crashing_fit}))
     other = tmp_path / "other_store.db"
     shutil.copy(empty_mlflow_db, other)
-    run_experiment(compose_cfg(tmp_path, "strategy=uncertainty", f"tracking.uri=sqlite:///{other}"), fake_pieces())
+    run_experiment(
+        compose_cfg(tmp_path, "strategy=uncertainty", f"tracking.uri=sqlite:///{other}"), fake_pieces()
+    )
     client = MlflowClient(f"sqlite:///{other}")
     [run] = client.search_runs([client.get_experiment_by_name("al_bench").experiment_id])
     assert [m.step for m in client.get_metric_history(run.info.run_id, "ap")] == [0, 1, 2]

@@ -83,6 +83,8 @@ def test_parallel_first_opens_of_a_new_sqlite_store(tmp_path):
 
     uri = f"sqlite:///{tmp_path / 'new' / 'mlflow.db'}"
     code = f"from al_bench.tracking import MlflowTracker; MlflowTracker({uri!r}).check_reachable()"
-    procs = [subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True) for _ in range(3)
+    ]
     errors = [p.communicate(timeout=300)[1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], errors
