@@ -77,18 +77,22 @@ def contact_sheet(
     return sheet
 
 
+def letterbox_tile(image_path: str | Path, tile: int) -> tuple[Image.Image, float]:
+    """The image scaled to fit a ``tile`` x ``tile`` black square (top-left), and the scale used."""
+    img = Image.open(image_path).convert("RGB")
+    scale = tile / max(img.size)
+    shown = Image.new("RGB", (tile, tile), (0, 0, 0))
+    shown.paste(img.resize((max(1, round(img.size[0] * scale)), max(1, round(img.size[1] * scale)))), (0, 0))
+    return shown, scale
+
+
 def keypoint_sheet(
     source, image_ids: Sequence[int], path: str | Path, tile: int = 192, ncols: int = 8
 ) -> Path:
     """Write a PNG contact sheet of ``image_ids`` with their annotated keypoints drawn; return its path."""
     tiles, labels = [], []
     for image_id in image_ids:
-        img = Image.open(source.image_path(image_id)).convert("RGB")
-        scale = tile / max(img.size)
-        shown = Image.new("RGB", (tile, tile), (0, 0, 0))
-        shown.paste(
-            img.resize((max(1, round(img.size[0] * scale)), max(1, round(img.size[1] * scale)))), (0, 0)
-        )
+        shown, scale = letterbox_tile(source.image_path(image_id), tile)
         kps = source.keypoints(image_id)
         # Resizing maps pixel centre x to (x + 0.5) * scale - 0.5.
         kps[..., :2] = (kps[..., :2] + 0.5) * scale - 0.5

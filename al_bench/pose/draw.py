@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 
 from al_bench.data.skeleton import NUM_KEYPOINTS
-from al_bench.data.visualize import contact_sheet, draw_keypoints
+from al_bench.data.visualize import contact_sheet, draw_keypoints, letterbox_tile
 
 
 def results_to_keypoints(results: Sequence[dict], image_id: int, min_score: float = 0.0) -> np.ndarray:
@@ -44,12 +44,7 @@ def prediction_sheet(
     """
     tiles, labels = [], []
     for image_id in image_ids:
-        img = Image.open(source.image_path(image_id)).convert("RGB")
-        scale = tile / max(img.size)
-        shown = Image.new("RGB", (tile, tile), (0, 0, 0))
-        shown.paste(
-            img.resize((max(1, round(img.size[0] * scale)), max(1, round(img.size[1] * scale)))), (0, 0)
-        )
+        shown, scale = letterbox_tile(source.image_path(image_id), tile)
         radius = max(1.5, tile / 96)
         pred = results_to_keypoints(results, image_id, min_score)
         if with_ground_truth:
