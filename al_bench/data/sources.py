@@ -14,6 +14,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from filelock import FileLock
+
 from al_bench.data.coco import COCO_LAYOUT_HINT, CocoKeypoints, DataNotFoundError
 from al_bench.data.integrity import leave_out_unreadable
 from al_bench.data.synthetic import GENERATOR_VERSION, generate_synthetic
@@ -52,11 +54,23 @@ def _synthetic_params(data_cfg) -> dict:
 def ensure_synthetic(data_cfg) -> Path:
     """Return ``data.root``, generating the synthetic data set there first unless it is complete.
 
-    Generation writes into a temporary sibling folder that is renamed into place at the end, so
-    concurrent runs (Hydra multirun) and killed runs never see a partial data set.
+    Generation writes into a temporary sibling folder that is renamed into place at the end, so a
+    killed run never leaves a partial data set; a file lock makes parallel jobs (Hydra multirun)
+    wait for the one that generates instead of generating the same set again.
     """
     root = Path(data_cfg.root)
     params = _synthetic_params(data_cfg)
+    if _is_complete(root, params):
+        return root
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(root.parent / f".{root.name}.lock")):
+        if not _is_complete(root, params):
+            _generate_into(root, params)
+    return root
+
+
+def _is_complete(root: Path, params: dict) -> bool:
+    """Whether ``root`` holds the finished data set for ``params`` (another set there is an error)."""
     marker = root / COMPLETE_MARKER
     if marker.exists():
         found = json.loads(marker.read_text())
@@ -65,13 +79,16 @@ def ensure_synthetic(data_cfg) -> Path:
                 f"{root} holds a synthetic data set generated with {found}, not {params}; "
                 "delete the folder or point data.root elsewhere."
             )
-        return root
+        return True
     if root.exists():
         raise ValueError(
             f"{root} exists but is not a complete synthetic data set (no {COMPLETE_MARKER}); "
             "delete it or point data.root elsewhere."
         )
-    root.parent.mkdir(parents=True, exist_ok=True)
+    return False
+
+
+def _generate_into(root: Path, params: dict) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.tmp-", dir=root.parent))
     try:
         generate_synthetic(
@@ -83,14 +100,9 @@ def ensure_synthetic(data_cfg) -> Path:
             params["val_distribution"],
         )
         (tmp / COMPLETE_MARKER).write_text(json.dumps(params))
-        try:
-            os.rename(tmp, root)
-        except OSError:
-            if not (root / COMPLETE_MARKER).exists():  # not a concurrent twin that finished first
-                raise
+        os.rename(tmp, root)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return root
 
 
 def fingerprint(*parts: Path | str) -> str:
