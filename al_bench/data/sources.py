@@ -63,10 +63,15 @@ def ensure_synthetic(data_cfg) -> Path:
     if _is_complete(root, params):
         return root
     root.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(root.parent / f".{root.name}.lock")):
+    with FileLock(str(generation_lock(root))):
         if not _is_complete(root, params):
             _generate_into(root, params)
     return root
+
+
+def generation_lock(root: Path) -> Path:
+    """The lock file parallel jobs share while one of them generates ``root`` (kept: unlinking it races)."""
+    return root.parent / f".{root.name}.lock"
 
 
 def _is_complete(root: Path, params: dict) -> bool:

@@ -28,7 +28,8 @@ def test_synthetic_is_generated_once_atomically(tmp_path):
     assert first.name == "synthetic" and len(first.fingerprint) == 16
     assert set(first.pool.image_ids) <= set(range(1, 9)) and set(first.val.image_ids) <= set(range(9, 12))
     assert len(first.pool.image_ids) >= 7
-    assert [p.name for p in root.parent.iterdir()] == [root.name], "no temporary folders left behind"
+    left = sorted(p.name for p in root.parent.iterdir())
+    assert left == sorted([root.name, sources.generation_lock(root).name]), "no temporary folders left behind"
     stamp = (root / "person_keypoints_pool.json").stat().st_mtime_ns
     second = sources.build_sources(cfg)
     assert (root / "person_keypoints_pool.json").stat().st_mtime_ns == stamp, (
@@ -49,7 +50,7 @@ def test_killed_generation_leaves_nothing(tmp_path, monkeypatch):
     cfg = _cfg("synthetic", tmp_path, n_pool=4, n_val=2)
     with pytest.raises(KeyboardInterrupt):
         sources.build_sources(cfg)
-    assert list(Path(cfg.root).parent.iterdir()) == []
+    assert list(Path(cfg.root).parent.iterdir()) == [sources.generation_lock(Path(cfg.root))]
 
 
 def test_incomplete_or_mismatched_root_is_refused(tmp_path):
