@@ -23,13 +23,19 @@ def run(cfg: DictConfig) -> float:
     return run_experiment(cfg)
 
 
-def main() -> None:
-    """Console-script entry point: compose the config with Hydra and call :func:`run`."""
-    if not (CONF_DIR / "config.yaml").is_file():
+def require_conf_dir(program: str, config_name: str) -> Path:
+    """The repository's ``conf/``, or exit with how to install when ``config_name`` is not there."""
+    if not (CONF_DIR / f"{config_name}.yaml").is_file():
         sys.exit(
-            f"al-bench: config directory {CONF_DIR} not found. al-bench reads the repository's conf/; "
+            f"{program}: config directory {CONF_DIR} not found. {program} reads the repository's conf/; "
             "install it from a checkout with `pip install -e .`"
         )
+    return CONF_DIR
+
+
+def main() -> None:
+    """Console-script entry point: compose the config with Hydra and call :func:`run`."""
+    require_conf_dir("al-bench", "config")
     import hydra
 
     hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")(run)()

@@ -6,21 +6,22 @@ The config directory is the repository's ``conf/`` (editable install: ``pip inst
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import hydra
 from omegaconf import DictConfig
 
-import al_bench
 from al_bench.bench.search_bench import run_search_bench
+from al_bench.cli.main import require_conf_dir
 
-CONFIG_DIR = str(Path(al_bench.__file__).resolve().parents[1] / "conf")
 
-
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="search_bench")
-def main(cfg: DictConfig) -> None:
-    """Compose the config, run the benchmark grid (CSV + table + MLflow)."""
+def run(cfg: DictConfig) -> None:
+    """Run the benchmark grid (CSV + table + MLflow)."""
     run_search_bench(cfg)
+
+
+def main() -> None:
+    """Console-script entry point: compose ``conf/search_bench.yaml`` with Hydra and call :func:`run`."""
+    conf_dir = require_conf_dir("al-bench-search", "search_bench")
+    hydra.main(version_base="1.3", config_path=str(conf_dir), config_name="search_bench")(run)()
 
 
 if __name__ == "__main__":
