@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from al_bench.data.skeleton import LIMBS, NUM_HEATMAPS, NUM_KEYPOINTS, NUM_PAFS
+from al_bench.data.skeleton import LIMBS, NUM_HEATMAPS, NUM_KEYPOINTS, NUM_LIMBS, NUM_PAFS
 
 
 def cell_centers(n_cells: int, stride: int) -> np.ndarray:
     """Input-pixel coordinates of the centres of ``n_cells`` output cells along one axis."""
     return np.arange(n_cells, dtype=np.float32) * stride + (stride - 1) / 2.0
+
+
+def _labelled(keypoints: np.ndarray) -> np.ndarray:
+    """``(P, 17, 3)`` float32 view of ``keypoints`` (any ``(..., 17, 3)`` array)."""
+    return np.asarray(keypoints, dtype=np.float32).reshape(-1, NUM_KEYPOINTS, 3)
 
 
 def encode_heatmaps(keypoints: np.ndarray, out_hw: tuple[int, int], stride: int, sigma: float) -> np.ndarray:
@@ -31,16 +36,20 @@ def encode_heatmaps(keypoints: np.ndarray, out_hw: tuple[int, int], stride: int,
     """
     h, w = out_hw
     maps = np.zeros((NUM_HEATMAPS, h, w), dtype=np.float32)
-    ys, xs = cell_centers(h, stride), cell_centers(w, stride)
-    for person in np.asarray(keypoints, dtype=np.float32).reshape(-1, NUM_KEYPOINTS, 3):
-        for k, (x, y, v) in enumerate(person):
-            if v <= 0:
-                continue
-            gx = np.exp(-((xs - x) ** 2) / (2 * sigma**2))
-            gy = np.exp(-((ys - y) ** 2) / (2 * sigma**2))
-            np.maximum(maps[k], np.outer(gy, gx), out=maps[k])
+    people = _labelled(keypoints)
+    if len(people):
+        # All people and keypoints at once: separable Gaussians (P, 17, h) x (P, 17, w), 0 where unlabelled.
+        ys, xs = cell_centers(h, stride), cell_centers(w, stride)
+        inv = np.float32(-0.5 / sigma**2)
+        gx = np.exp(inv * (xs[None, None, :] - people[..., 0:1]) ** 2)
+        gy = np.exp(inv * (ys[None, None, :] - people[..., 1:2]) ** 2)
+        gy *= (people[..., 2:3] > 0).astype(np.float32)
+        maps[:NUM_KEYPOINTS] = (gy[..., :, None] * gx[..., None, :]).max(axis=0)
     maps[NUM_KEYPOINTS] = 1.0 - maps[:NUM_KEYPOINTS].max(axis=0)
     return maps
+
+
+_LIMB_ENDS = np.asarray(LIMBS, dtype=np.int64)  # (19, 2)
 
 
 def encode_pafs(keypoints: np.ndarray, out_hw: tuple[int, int], stride: int, width: float) -> np.ndarray:
@@ -53,26 +62,36 @@ def encode_pafs(keypoints: np.ndarray, out_hw: tuple[int, int], stride: int, wid
         ``(38, h, w)`` float32; channels ``2l, 2l+1`` hold the x and y components of limb ``l``.
     """
     h, w = out_hw
+    people = _labelled(keypoints)
+    a, b = people[:, _LIMB_ENDS[:, 0]], people[:, _LIMB_ENDS[:, 1]]  # (P, 19, 3) each
+    d = (b[..., :2] - a[..., :2]).reshape(-1, 2)
+    length = np.hypot(d[:, 0], d[:, 1])
+    valid = ((a[..., 2] > 0) & (b[..., 2] > 0)).reshape(-1) & (length >= 1e-3)
     pafs = np.zeros((NUM_PAFS, h, w), dtype=np.float32)
-    counts = np.zeros((len(LIMBS), h, w), dtype=np.float32)
-    gy, gx = np.meshgrid(cell_centers(h, stride), cell_centers(w, stride), indexing="ij")
-    for person in np.asarray(keypoints, dtype=np.float32).reshape(-1, NUM_KEYPOINTS, 3):
-        for limb, (a, b) in enumerate(LIMBS):
-            if person[a, 2] <= 0 or person[b, 2] <= 0:
-                continue
-            d = person[b, :2] - person[a, :2]
-            length = float(np.hypot(*d))
-            if length < 1e-3:
-                continue
-            u = d / length
-            rx, ry = gx - person[a, 0], gy - person[a, 1]
-            along = rx * u[0] + ry * u[1]
-            across = np.abs(rx * u[1] - ry * u[0])
-            on_limb = (along >= -width / 2) & (along <= length + width / 2) & (across <= width)
-            pafs[2 * limb][on_limb] += u[0]
-            pafs[2 * limb + 1][on_limb] += u[1]
-            counts[limb][on_limb] += 1
-    np.divide(pafs, np.repeat(np.maximum(counts, 1), 2, axis=0), out=pafs)
+    if not valid.any():
+        return pafs
+    # Every labelled (person, limb) segment at once, as (S, h, w) masks of the cells on the segment.
+    # Distances along / across a segment are affine in the cell centres, so each is one broadcast sum
+    # of a (S, h, 1) and a (S, 1, w) term (no full-grid temporaries per coordinate).
+    limb = np.tile(np.arange(NUM_LIMBS), len(people))[valid]
+    start, d, length = a[..., :2].reshape(-1, 2)[valid], d[valid], length[valid]
+    ux, uy = (d / length[:, None]).T[..., None, None]  # (S, 1, 1) each
+    ys = cell_centers(h, stride)[None, :, None] - start[:, 1, None, None]  # (S, h, 1)
+    xs = cell_centers(w, stride)[None, None, :] - start[:, 0, None, None]  # (S, 1, w)
+    # Centre "along" on the segment's midpoint: on the limb when |along| <= length / 2 + width / 2.
+    along = (ys * uy - length[:, None, None] / 2) + xs * ux
+    across = ys * ux - xs * uy
+    on_limb = (np.abs(along) <= (length[:, None, None] + width) / 2) & (np.abs(across) <= width)
+    on_limb = on_limb.reshape(len(limb), h * w).astype(np.float32)
+    ux, uy = ux.reshape(-1), uy.reshape(-1)
+    # Sum per limb channel with one matmul: one-hot (19, S) @ (S, h*w).
+    onehot = np.zeros((NUM_LIMBS, len(limb)), dtype=np.float32)
+    onehot[limb, np.arange(len(limb))] = 1.0
+    counts = onehot @ on_limb
+    sums_x, sums_y = (onehot * ux) @ on_limb, (onehot * uy) @ on_limb
+    denom = np.maximum(counts, 1.0)
+    pafs[0::2] = (sums_x / denom).reshape(NUM_LIMBS, h, w)
+    pafs[1::2] = (sums_y / denom).reshape(NUM_LIMBS, h, w)
     return pafs
 
 
