@@ -7,7 +7,16 @@ import torch
 from al_bench.data.skeleton import FLIP_PAIRS, NUM_KEYPOINTS, flip_permutation
 from al_bench.data.targets import encode_targets
 from al_bench.evaluate.coco_eval import evaluate_keypoints
-from al_bench.pose.decode import DecodeParams, decode_maps, find_peaks, peak_values, to_coco_results, upsample
+from al_bench.pose.decode import (
+    DecodeParams,
+    decode_maps,
+    find_peaks,
+    nms_mask,
+    paf_at,
+    peak_values,
+    to_coco_results,
+    upsample,
+)
 from al_bench.pose.infer import _flip_channel_maps
 from al_bench.pose.train import target_encoding
 
@@ -144,3 +153,21 @@ def test_candidates_are_capped_to_the_strongest_per_keypoint():
         assert len(full) > 5 and len(capped) == 5
         np.testing.assert_array_equal(capped, full[:5])
         assert np.all(np.diff(full[:, 2]) <= 0)  # strongest first
+
+
+@pytest.mark.parametrize("kernel", [1, 3, 5, 7])
+def test_nms_mask_equals_stride_one_max_pooling(kernel):
+    maps = torch.rand(2, 3, 19, 13)
+    maps[0, 0, 4, :3] = 0.9  # a plateau: ties count as maxima, as with max pooling
+    pooled = torch.nn.functional.max_pool2d(maps, kernel, stride=1, padding=kernel // 2)
+    assert torch.equal(nms_mask(maps, kernel), maps == pooled)
+
+
+def test_paf_at_reads_the_bilinear_upsampling_at_the_rounded_pixel():
+    pafs = np.random.default_rng(0).normal(size=(4, 8, 6)).astype(np.float32)
+    up = upsample(torch.from_numpy(pafs)[None], 4)[0].numpy()
+    points = np.random.default_rng(1).uniform(-3, 35, size=(4, 7, 2)).astype(np.float32)
+    channel = np.array([0, 1, 2, 3])
+    ix = np.clip(np.rint(points[..., 0]), 0, 23).astype(int)
+    iy = np.clip(np.rint(points[..., 1]), 0, 31).astype(int)
+    np.testing.assert_allclose(paf_at(pafs, channel, points, 4), up[channel[:, None], iy, ix], atol=1e-6)
