@@ -14,11 +14,13 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset, default_collate
 
+from al_bench.data.image_cache import ImageCache
 from al_bench.data.targets import encode_targets
 from al_bench.data.transforms import (
     AugmentConfig,
     InputTransform,
     letterbox,
+    letterbox_matrix,
     load_image,
     normalize,
     sample_transform,
@@ -67,6 +69,11 @@ class PoseDataset(Dataset):
             for the plain letterbox (evaluation/inference).
         seed: augmentation seed; item ``i`` of epoch ``e`` uses ``default_rng([seed, e, i])``.
         with_targets: False gives only ``image``, ``image_id``, ``scale``, ``offset`` (inference).
+        image_cache: letterboxed images at ``input_size`` (:mod:`al_bench.data.image_cache`); items of
+            cached ids read it instead of decoding their files.
+
+    An item is indexed by its position ``i`` (this epoch, :meth:`set_epoch`) or by ``(epoch, i)``, which
+    lets a sampler drive the epochs of persistent data workers (:class:`al_bench.pose.train.EpochBatches`).
 
     Items are dicts: ``image`` (3, S, S) float32 ImageNet-normalised, ``heatmaps`` (18, h, w),
     ``pafs`` (38, h, w), ``mask`` (1, h, w), ``image_id`` int, ``scale`` float, ``offset`` (2,) with
@@ -85,6 +92,7 @@ class PoseDataset(Dataset):
         augment: AugmentConfig | Mapping | None = None,
         seed: int = 0,
         with_targets: bool = True,
+        image_cache: ImageCache | None = None,
     ) -> None:
         if input_size % stride:
             raise ValueError(f"input_size {input_size} must be a multiple of stride {stride}")
@@ -98,6 +106,8 @@ class PoseDataset(Dataset):
             augment = AugmentConfig.from_cfg(augment)
         self.augment, self.seed, self.with_targets = augment, int(seed), with_targets
         self.epoch = 0
+        usable = image_cache is not None and image_cache.size == self.input_size
+        self.image_cache = image_cache if usable else None
 
     def set_epoch(self, epoch: int) -> None:
         """Select the augmentation stream of ``epoch``."""
@@ -111,16 +121,14 @@ class PoseDataset(Dataset):
         side = self.input_size // self.stride
         return side, side
 
-    def __getitem__(self, index: int) -> dict:
+    def __getitem__(self, index: int | tuple[int, int]) -> dict:
+        epoch, index = index if isinstance(index, tuple) else (self.epoch, index)
         image_id = self.image_ids[index]
         width, height = self.source.image_size(image_id)
-        transform = self._transform(index)
-        zoom = float(np.sqrt(abs(np.linalg.det(transform.matrix[:2, :2]))))
-        img, to_loaded = load_image(self.source.image_path(image_id), zoom)
-        image = warp_image(img, transform.matrix @ np.linalg.inv(to_loaded), self.input_size)
+        transform = self._transform(index, epoch)
         scale = self.input_size / max(width, height)
         item = {
-            "image": torch.from_numpy(normalize(image)),
+            "image": torch.from_numpy(normalize(self._input_image(image_id, width, height, transform))),
             "image_id": image_id,
             "scale": float(scale),
             "offset": torch.from_numpy(self._letterbox_offset(width, height)),
@@ -131,12 +139,28 @@ class PoseDataset(Dataset):
             item.update(self._targets(image_id, transform))
         return item
 
+    def _input_image(self, image_id: int, width: int, height: int, transform: InputTransform) -> np.ndarray:
+        """``(S, S, 3)`` uint8 input: from the image cache when it holds the id, else from the file."""
+        if self.image_cache is not None and image_id in self.image_cache:
+            boxed = self.image_cache.letterboxed(image_id)
+            if self.augment is None:  # the plain transform is the letterbox itself
+                return boxed
+            to_boxed = letterbox_matrix(width, height, self.input_size)
+            warped = warp_image(
+                Image.fromarray(boxed), transform.matrix @ np.linalg.inv(to_boxed), self.input_size
+            )
+            return np.asarray(warped)
+        zoom = float(np.sqrt(abs(np.linalg.det(transform.matrix[:2, :2]))))
+        img, to_loaded = load_image(self.source.image_path(image_id), zoom)
+        return np.asarray(warp_image(img, transform.matrix @ np.linalg.inv(to_loaded), self.input_size))
+
     def _letterbox_offset(self, width: int, height: int) -> np.ndarray:
         return letterbox(width, height, self.input_size)[1]
 
-    def _transform(self, index: int) -> InputTransform:
+    def _transform(self, index: int, epoch: int | None = None) -> InputTransform:
         width, height = self.source.image_size(self.image_ids[index])
-        rng = np.random.default_rng([self.seed, self.epoch, index]) if self.augment else None
+        epoch = self.epoch if epoch is None else epoch
+        rng = np.random.default_rng([self.seed, epoch, index]) if self.augment else None
         return sample_transform(width, height, self.input_size, self.augment, rng)
 
     def input_keypoints(self, index: int) -> np.ndarray:

@@ -75,6 +75,11 @@ def letterbox(width: int, height: int, size: int) -> tuple[float, np.ndarray]:
     return float(scale), (pad + 0.5 * scale - 0.5).astype(np.float32)
 
 
+def letterbox_matrix(width: int, height: int, size: int) -> np.ndarray:
+    """``(3, 3)`` pixel-centred map original -> input of :func:`letterbox`."""
+    return _scale_matrix(*letterbox(width, height, size))
+
+
 def _scale_matrix(scale: float, offset: np.ndarray) -> np.ndarray:
     return np.array([[scale, 0, offset[0]], [0, scale, offset[1]], [0, 0, 1]], dtype=np.float64)
 
@@ -138,10 +143,21 @@ def warp_image(
     return img.transform((size, size), Image.AFFINE, tuple(inverse[:2].reshape(-1)), resample, fillcolor=fill)
 
 
-def normalize(img: Image.Image) -> np.ndarray:
-    """``(3, H, W)`` float32, ImageNet mean/std normalised."""
-    arr = np.asarray(img, dtype=np.float32) / 255.0
-    return ((arr - IMAGENET_MEAN) / IMAGENET_STD).transpose(2, 0, 1).copy()
+def letterbox_image(path, width: int, height: int, size: int) -> np.ndarray:
+    """The plain (un-augmented) ``(size, size, 3)`` uint8 model input of the image file at ``path``."""
+    img, to_loaded = load_image(path, letterbox(width, height, size)[0])
+    return np.asarray(warp_image(img, letterbox_matrix(width, height, size) @ np.linalg.inv(to_loaded), size))
+
+
+# normalize() as a lookup table: one gather per pixel instead of float arithmetic on every value.
+_NORMALIZE_LUT = ((np.arange(256, dtype=np.float32)[None, :] / 255.0 - IMAGENET_MEAN[:, None])
+                  / IMAGENET_STD[:, None]).astype(np.float32)  # (3, 256)  # fmt: skip
+
+
+def normalize(img: Image.Image | np.ndarray) -> np.ndarray:
+    """``(3, H, W)`` float32, ImageNet mean/std normalised, from an RGB image or ``(H, W, 3)`` uint8."""
+    arr = np.asarray(img, dtype=np.uint8)
+    return np.stack([_NORMALIZE_LUT[c][arr[..., c]] for c in range(3)])
 
 
 def denormalize(image: np.ndarray) -> np.ndarray:

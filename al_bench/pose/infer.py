@@ -21,7 +21,7 @@ from al_bench.data.dataset import PoseDataset
 from al_bench.data.skeleton import LIMBS, NUM_KEYPOINTS, flip_permutation
 from al_bench.pose.decode import DecodeParams, decode_maps, peak_values, to_coco_results
 from al_bench.pose.models import PoseNet
-from al_bench.pose.train import resolve_device
+from al_bench.pose.train import resolve_device, source_image_cache
 
 WANTS = ("results", "peaks", "features")
 
@@ -105,6 +105,7 @@ def _loader(
         paf_width=1.0,
         augment=None,
         with_targets=False,
+        image_cache=source_image_cache(cfg, source, model.input_size),
     )
     return DataLoader(dataset, batch_size=int(infer.get("batch_size", 32)), shuffle=False,
                       num_workers=int(infer.get("num_workers", 0)))  # fmt: skip
