@@ -15,10 +15,11 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm.auto import tqdm
 
 from al_bench.data.dataset import PoseDataset
+from al_bench.data.image_cache import image_cache
 from al_bench.pose.loss import openpose_loss
 from al_bench.pose.models import PoseNet, build_model
 
@@ -95,15 +96,34 @@ def build_scheduler(
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def cycle_batches(loader: DataLoader) -> Iterator[dict]:
-    """Endless batches: each pass over the labelled set has a new seeded shuffle and, through
-    ``dataset.set_epoch``, a new seeded augmentation stream."""
-    epoch = 0
-    while True:
-        if hasattr(loader.dataset, "set_epoch"):
-            loader.dataset.set_epoch(epoch)
-        yield from loader
-        epoch += 1
+class EpochBatches(Sampler[list[tuple[int, int]]]):
+    """Exactly ``steps`` batches of ``(epoch, index)`` items: each pass over the ``n`` labelled images is
+    a new permutation drawn from a generator seeded with ``seed``; the last partial batch of a pass is
+    dropped when there is at least one full batch (BatchNorm dislikes a batch of one).
+
+    Carrying the epoch in the index lets one DataLoader iterator (its workers started once per fit)
+    serve every pass, while augmentation stays seeded per (seed, epoch, index): the number of workers
+    never changes the run.
+    """
+
+    def __init__(self, n: int, batch_size: int, steps: int, seed: int) -> None:
+        self.n, self.batch_size, self.steps, self.seed = int(n), int(batch_size), int(steps), int(seed)
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        generator = torch.Generator().manual_seed(self.seed)
+        per_pass = max(self.n // self.batch_size, 1)
+        emitted, epoch = 0, 0
+        while True:
+            order = torch.randperm(self.n, generator=generator).tolist()
+            for b in range(per_pass):
+                yield [(epoch, i) for i in order[b * self.batch_size : (b + 1) * self.batch_size]]
+                emitted += 1
+                if emitted == self.steps:
+                    return
+            epoch += 1
 
 
 def target_encoding(cfg: Mapping[str, Any]) -> tuple[float, float]:
@@ -122,21 +142,13 @@ def target_encoding(cfg: Mapping[str, Any]) -> tuple[float, float]:
     return float(sigma), float(width)
 
 
-def make_loader(dataset: Dataset, train_cfg: Mapping[str, Any], seed: int) -> DataLoader:
-    """Shuffling loader whose order depends only on ``seed``; drops the last partial batch when there is
-    at least one full batch (BatchNorm dislikes a batch of one)."""
-    batch_size = int(train_cfg["batch_size"])
-    generator = torch.Generator().manual_seed(int(seed))
+def make_loader(dataset: Dataset, train_cfg: Mapping[str, Any], seed: int, steps: int) -> DataLoader:
+    """The loader of one fit: ``steps`` seeded batches (:class:`EpochBatches`) from one iterator."""
     workers = int(train_cfg.get("num_workers", 0))
-    # Workers are re-created each pass (not persistent) so that they see the dataset's new epoch;
-    # items depend only on (seed, epoch, index), so the number of workers does not change the run.
     return DataLoader(
         dataset,
-        batch_size=batch_size,
-        shuffle=True,
-        generator=generator,
+        batch_sampler=EpochBatches(len(dataset), int(train_cfg["batch_size"]), steps, seed),
         num_workers=workers,
-        drop_last=len(dataset) >= batch_size,
         worker_init_fn=_single_thread_worker if workers else None,
     )
 
@@ -211,7 +223,15 @@ def labeled_dataset(cfg: Mapping[str, Any], source: Any, labeled_ids: Sequence[i
         paf_width=paf_width,
         augment=(cfg.get("data") or {}).get("augment"),  # None or enabled: false -> plain letterbox
         seed=int(cfg["seed"]),
+        image_cache=source_image_cache(cfg, source, int(cfg["model"]["input_size"])),
     )
+
+
+def source_image_cache(cfg: Mapping[str, Any], source: Any, input_size: int):
+    """The decoded-image cache of ``source`` at ``input_size`` under ``data.image_cache`` (None: off)."""
+    root = (cfg.get("data") or {}).get("image_cache")
+    progress = bool((cfg.get("train") or {}).get("progress", True))
+    return image_cache(source, input_size, root, progress) if root else None
 
 
 def fit(
@@ -239,10 +259,10 @@ def fit(
     if device.type == "cuda" and bool(train_cfg.get("channels_last", False)):
         model.to(memory_format=torch.channels_last)
     steps = num_steps(train_cfg, len(labeled_ids), warm)
-    loader = make_loader(labeled_dataset(cfg, source, labeled_ids), train_cfg, int(cfg["seed"]))
+    loader = make_loader(labeled_dataset(cfg, source, labeled_ids), train_cfg, int(cfg["seed"]), steps)
     optimizer = build_optimizer(model, train_cfg)
     scheduler = build_scheduler(optimizer, train_cfg, steps)
-    run = train_steps(model, cycle_batches(loader), optimizer, scheduler, steps, train_cfg, device)
+    run = train_steps(model, iter(loader), optimizer, scheduler, steps, train_cfg, device)
     tail = run["losses"][-max(1, steps // 10) :]
     stats = {
         "train_time_s": run["train_time_s"],

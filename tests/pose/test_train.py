@@ -6,7 +6,7 @@ import torch
 
 from al_bench.pose.checkpoint import load_checkpoint, save_checkpoint
 from al_bench.pose.models import build_model
-from al_bench.pose.train import build_scheduler, fit, num_steps
+from al_bench.pose.train import EpochBatches, build_scheduler, fit, num_steps
 
 
 def _weights(model):
@@ -128,3 +128,16 @@ def test_data_workers_do_not_change_the_weights(tiny_cfg, coco_source):
     tiny_cfg.train.num_workers = 1
     b, _ = fit(tiny_cfg, coco_source, ids)
     assert _same(_weights(a), _weights(b))
+
+
+def test_epoch_batches_are_seeded_passes_that_drop_the_partial_batch():
+    batches = list(EpochBatches(n=10, batch_size=4, steps=5, seed=3))
+    assert len(batches) == 5 and all(len(b) == 4 for b in batches)
+    assert [b[0][0] for b in batches] == [0, 0, 1, 1, 2], "two full batches per pass, then a new epoch"
+    first_pass = [i for _, i in batches[0] + batches[1]]
+    assert len(set(first_pass)) == 8, "no image twice within a pass"
+    assert batches == list(EpochBatches(n=10, batch_size=4, steps=5, seed=3))
+    assert batches != list(EpochBatches(n=10, batch_size=4, steps=5, seed=4))
+    assert [len(b) for b in EpochBatches(n=3, batch_size=4, steps=2, seed=0)] == [3, 3], (
+        "smaller than a batch"
+    )
