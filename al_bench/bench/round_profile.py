@@ -1,0 +1,180 @@
+"""Where one AL round's time goes, beside the bare model rates measured in the same process.
+
+A round is: fit on the labelled set (data loading + forward/backward), evaluate on val (predict, decode,
+COCOeval), select from the pool (pool inference, embedding, index, walk). Each part is timed through
+the harness's own code (``pose.train.fit``, ``pose.infer.predict``, ``evaluate``, the configured
+strategy) and set against the *bare* model rates measured right after it in the same process: forward
++ backward + optimizer step on a ready batch, and forward on a ready batch. The ratios say how close
+the harness runs to the model's own speed; absolute times depend on the machine and its load.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import torch
+
+from al_bench.data.sources import build_sources
+from al_bench.evaluate import evaluate_keypoints
+from al_bench.loop.labeled import LabeledSet, RevealedSource
+from al_bench.loop.pieces import real_pieces
+from al_bench.pose.infer import predict
+from al_bench.pose.loss import openpose_loss
+from al_bench.pose.models import build_model
+from al_bench.pose.train import build_optimizer, fit, labeled_dataset
+
+
+def _rate(n_images: int, fn: Callable[[], Any]) -> tuple[float, float]:
+    """``(seconds, images per second)`` of one call of ``fn`` that processes ``n_images``."""
+    start = time.perf_counter()
+    fn()
+    seconds = time.perf_counter() - start
+    return seconds, n_images / seconds
+
+
+def bare_train_rate(cfg: Mapping[str, Any], batch: dict, steps: int) -> float:
+    """Images/s of forward + backward + optimizer step on one ready batch (no data loading)."""
+    torch.manual_seed(0)
+    model = build_model(cfg["model"]).train()
+    optimizer = build_optimizer(model, cfg["train"])
+    x, targets = batch["image"], [batch[k] for k in ("heatmaps", "pafs", "mask")]
+
+    def step() -> None:
+        loss = openpose_loss(model(x), *targets)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    step()  # warm-up (allocations, first-call costs)
+    return _rate(steps * x.shape[0], lambda: [step() for _ in range(steps)])[1]
+
+
+@torch.no_grad()
+def bare_infer_rate(model, batch_size: int, repeats: int) -> float:
+    """Images/s of the model's forward pass on a ready batch."""
+    model.eval()
+    x = torch.randn(batch_size, 3, model.input_size, model.input_size)
+    model(x)
+    return _rate(repeats * batch_size, lambda: [model(x) for _ in range(repeats)])[1]
+
+
+def profile_round(cfg, n_labeled: int = 200, fit_steps: int = 80) -> dict[str, float]:
+    """Time each part of one AL round on ``cfg``'s data and model (see the module docstring).
+
+    Args:
+        cfg: the composed config (``data``, ``model``, ``train``, ``infer``, ``strategy``, ``seed``).
+        n_labeled: size of the labelled set the round trains on (drawn with ``cfg.seed``).
+        fit_steps: optimizer steps of the timed fit.
+
+    Returns:
+        A flat dict of seconds, images/s and ratios to the bare rates (keys in :func:`format_profile`).
+    """
+    out: dict[str, float] = {}
+    start = time.perf_counter()
+    sources = build_sources(cfg.data)
+    out["data_setup_s"] = time.perf_counter() - start
+    pool_ids = np.asarray(sources.pool.image_ids)
+    labeled = LabeledSet(pool_ids)
+    labeled.add(np.random.default_rng(int(cfg.seed)).choice(pool_ids, n_labeled, replace=False), 0)
+    revealed = RevealedSource(sources.pool, labeled)
+    dataset = labeled_dataset(cfg, revealed, labeled.ids)
+    items = min(len(dataset), 200)
+    out["data_item_per_s"] = _rate(items, lambda: [dataset[i] for i in range(items)])[1]
+
+    fit_cfg = _with_steps(cfg, fit_steps)
+    batch_size = int(cfg.train.batch_size)
+    start = time.perf_counter()
+    model, _ = fit(fit_cfg, revealed, labeled.ids)
+    out["fit_s"] = time.perf_counter() - start
+    out["fit_img_per_s"] = fit_steps * batch_size / out["fit_s"]
+    batch = torch.utils.data.default_collate([dataset[i] for i in range(batch_size)])
+    out["bare_train_img_per_s"] = bare_train_rate(cfg, batch, fit_steps)
+    out["fit_ratio"] = out["fit_img_per_s"] / out["bare_train_img_per_s"]
+
+    _profile_val(cfg, model, sources.val, out)
+    _profile_selection(cfg, model, sources, labeled, out)
+    out["bare_infer_img_per_s"] = bare_infer_rate(model, int(cfg.infer.batch_size), 10)
+    for part in ("pool_infer", "val_eval", "val_predict"):
+        out[f"{part}_ratio"] = out[f"{part}_img_per_s"] / out["bare_infer_img_per_s"]
+    out["torch_threads"] = float(torch.get_num_threads())
+    return out
+
+
+def _with_steps(cfg, steps: int):
+    from omegaconf import OmegaConf
+
+    fit_cfg = OmegaConf.to_container(cfg, resolve=True)
+    fit_cfg["train"].update(steps=steps, warm_start_steps=steps, min_steps=1, progress=False)
+    return OmegaConf.create(fit_cfg)
+
+
+def _profile_val(cfg, model, val, out: dict) -> None:
+    """Val evaluation split into prediction (forward + decode) and COCOeval."""
+    ids = list(val.image_ids)
+    predict(model, val, ids[: int(cfg.infer.batch_size)], cfg, want=("peaks",))  # warm-up, image cache
+    out["val_forward_s"] = _rate(len(ids), lambda: predict(model, val, ids, cfg, want=("peaks",)))[0]
+    start = time.perf_counter()
+    results = predict(model, val, ids, cfg, want=("results",)).results
+    out["val_predict_s"] = time.perf_counter() - start
+    out["val_predict_img_per_s"] = len(ids) / out["val_predict_s"]
+    out["val_decode_s"] = max(out["val_predict_s"] - out["val_forward_s"], 0.0)
+    out["val_cocoeval_s"] = _rate(len(ids), lambda: evaluate_keypoints(val.coco, results, ids))[0]
+    out["val_eval_s"] = out["val_predict_s"] + out["val_cocoeval_s"]
+    out["val_eval_img_per_s"] = len(ids) / out["val_eval_s"]
+    out["n_val"] = float(len(ids))
+
+
+def _profile_selection(cfg, model, sources, labeled: LabeledSet, out: dict) -> None:
+    """One selection by the configured strategy, with its timing parts."""
+    pieces = real_pieces()
+    unlabeled = labeled.unlabeled_ids()
+    pool = RevealedSource(sources.pool, labeled)
+    rng = np.random.default_rng(int(cfg.seed))
+    context = pieces.make_context(cfg, model, pool, unlabeled, labeled.ids, rng, sources.fingerprint)
+    strategy = pieces.build_strategy(cfg)
+    budget = min(int(cfg.al.budget), len(unlabeled))
+    start = time.perf_counter()
+    selection = strategy.select(context, budget)
+    out["selection_s"] = time.perf_counter() - start
+    for key, value in selection.timings.items():
+        out[f"select_{key}"] = float(value)
+    out["n_pool_unlabeled"] = float(len(unlabeled))
+    pool_s = float(selection.timings.get("uncertainty_s", 0.0))
+    out["pool_infer_img_per_s"] = len(unlabeled) / pool_s if pool_s > 0 else float("nan")
+
+
+ROWS = (
+    ("data: PoseDataset items (aug + targets)", "data_item_per_s", None),
+    ("train: fit (loader + fwd/bwd + step)", "fit_img_per_s", "fit_ratio"),
+    ("train: bare fwd/bwd + step, ready batch", "bare_train_img_per_s", None),
+    ("val: predict (forward + decode)", "val_predict_img_per_s", "val_predict_ratio"),
+    ("val: predict + decode + COCOeval", "val_eval_img_per_s", "val_eval_ratio"),
+    ("select: pool inference (uncertainty_s)", "pool_infer_img_per_s", "pool_infer_ratio"),
+    ("bare forward, ready batch", "bare_infer_img_per_s", None),
+)
+
+
+def format_profile(out: Mapping[str, float]) -> str:
+    """A Markdown table: rates, ratios to the bare rates, and the val / selection time split."""
+    lines = ["| part | img/s | ratio to bare |", "| --- | --- | --- |"]
+    for label, rate, ratio in ROWS:
+        shown = f"{out[ratio]:.2f}" if ratio else ""
+        lines.append(f"| {label} | {out[rate]:.1f} | {shown} |")
+    split = ", ".join(
+        f"{k.removeprefix('val_')} {out[k]:.2f} s"
+        for k in ("val_forward_s", "val_decode_s", "val_cocoeval_s")
+    )
+    select = ", ".join(
+        f"{k.removeprefix('select_')} {v:.2f} s" for k, v in out.items() if k.startswith("select_")
+    )
+    lines += [
+        "",
+        f"val ({int(out['n_val'])} images): {split}",
+        f"selection over {int(out['n_pool_unlabeled'])} unlabeled: {select}",
+        f"fit {out['fit_s']:.1f} s; {platform.machine()}, {int(out['torch_threads'])} torch thread(s)",
+    ]
+    return "\n".join(lines)
