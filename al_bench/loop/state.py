@@ -108,14 +108,20 @@ def result_config(cfg: DictConfig, seed_placeholder: bool = False) -> dict:
 
 
 def _drop_keys(tree: dict, keys) -> dict:
-    """``tree`` without the dotted ``keys`` (missing ones are ignored)."""
+    """``tree`` without the dotted ``keys`` (missing ones are ignored); a section left empty by
+    the drop goes too, so a section holding only non-result keys equals no section."""
     for key in keys:
         *parents, leaf = key.split(".")
-        node = tree
+        path, node = [], tree
         for part in parents:
+            path.append(node)
             node = node.get(part) if isinstance(node, dict) else None
-        if isinstance(node, dict):
-            node.pop(leaf, None)
+        if isinstance(node, dict) and leaf in node:
+            node.pop(leaf)
+            for parent, part in zip(reversed(path), reversed(parents)):
+                if parent[part]:
+                    break
+                parent.pop(part)
     return tree
 
 
@@ -156,7 +162,7 @@ def condition_name(cfg: DictConfig, overrides: list[str], max_chars: int = 120) 
         parts.append(f"{name if short.count(name) == 1 and name != 'seed' else key}={pairs[key]}")
     text = " ".join(parts)
     if len(text) > max_chars:
-        text = f"{text[: max_chars - 10]}~{condition(cfg)[:8]}"
+        text = f"{text[: max_chars - 9]}~{condition(cfg)[:8]}"
     return text
 
 
