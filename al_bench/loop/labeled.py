@@ -111,6 +111,24 @@ class LabeledSet:
             self.add(by_round[round_idx], round_idx)
 
 
+def annotation_counts(source, image_ids: Iterable[int]) -> tuple[int, int]:
+    """``(n_persons, n_keypoints)`` annotated on ``image_ids``: what annotating them cost.
+
+    A person counts when it is not a crowd region and has at least one labelled keypoint (v > 0);
+    ``n_keypoints`` counts its labelled keypoints. Reads ``source.annotations(id)``, so through a
+    :class:`RevealedSource` only labeled images can be counted.
+    """
+    n_persons = n_keypoints = 0
+    for image_id in image_ids:
+        for ann in source.annotations(int(image_id)):
+            if ann.get("iscrowd", 0):
+                continue
+            labelled = sum(1 for v in list(ann.get("keypoints") or [])[2::3] if v > 0)
+            n_persons += labelled > 0
+            n_keypoints += labelled
+    return int(n_persons), int(n_keypoints)
+
+
 class RevealedSource:
     """A pool source whose annotations are readable only for labeled images.
 

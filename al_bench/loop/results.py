@@ -59,6 +59,14 @@ class RunResult:
         mlflow_run_id: its MLflow run.
         rounds: per round, the metrics logged at ``step = round``.
         experiment_name: the MLflow experiment it logged to.
+        condition: :func:`al_bench.loop.state.condition` (the config without the seed).
+        condition_name: its readable name (``heatmap_annoy selection_ratio=0.5``).
+        uses_labels: the strategy reads pool labels to select (a positive control, not a method).
+        status: ``FINISHED`` (every round logged), ``FAILED`` (it raised) or ``RUNNING``.
+        kind: ``al`` or ``full_pool`` (the upper reference: one round on the whole pool).
+
+    The fields after ``experiment_name`` have defaults, so results written before them still load
+    (those were written only by finished runs).
     """
 
     run_name: str
@@ -70,6 +78,11 @@ class RunResult:
     mlflow_run_id: str | None
     rounds: list[dict]
     experiment_name: str = "al_bench"
+    condition: str = ""
+    condition_name: str = ""
+    uses_labels: bool = False
+    status: str = "FINISHED"
+    kind: str = "al"
 
     @property
     def final_ap(self) -> float:

@@ -5,13 +5,21 @@ strategy under the seed), evaluates on val with COCOeval, and, except in the las
 strategy for ``al.budget`` ids from ``pool \\ L_r`` and labels them in round ``r + 1``. One
 ``log_batch`` per round goes to MLflow at ``step = r``; then the state is saved atomically, so the
 same command after a kill resumes after the last finished round and ends with the same selections
-and metrics as an uninterrupted run. The runner knows the other pieces only through
+and metrics as an uninterrupted run. A run that raises ends ``FAILED`` in MLflow (tag ``error``) and
+the exception propagates. The runner knows the other pieces only through
 :class:`al_bench.loop.pieces.Pieces`.
+
+``strategy.kind`` picks what the run is (:func:`kind_plan`, the one place that branches on it):
+``al`` (rounds of selection) or ``full_pool`` (the upper reference: the same recipe trained once on
+the whole pool, cached like the round-0 model, logged as one round at step 0).
 """
 
 from __future__ import annotations
 
+import os
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +38,7 @@ from al_bench.loop.budget import (
     selection_rng,
 )
 from al_bench.loop.faults import fault_point
-from al_bench.loop.labeled import LabeledSet, RevealedSource
+from al_bench.loop.labeled import LabeledSet, RevealedSource, annotation_counts
 from al_bench.loop.pieces import Pieces, real_pieces
 from al_bench.loop.preflight import check_paths
 from al_bench.loop.results import JobInfo, RunResult, current_job, write_result
@@ -39,10 +47,13 @@ from al_bench.loop.state import (
     RunState,
     atomic_write_bytes,
     capture_rng,
+    condition,
+    condition_name,
     load_state,
     restore_rng,
     result_config,
     run_key,
+    run_kind,
     save_state,
     stable_hash,
     state_dir,
@@ -50,6 +61,37 @@ from al_bench.loop.state import (
 from al_bench.tracking.mlflow_tracker import MlflowTracker, git_commit, sqlite_path
 
 TIMING_KEYS = ("uncertainty_s", "embedding_s", "index_build_s", "query_s")
+
+
+@dataclass(frozen=True)
+class KindPlan:
+    """What a run's kind (``strategy.kind``) changes in the loop.
+
+    Attributes:
+        kind: ``al`` or ``full_pool``.
+        rounds: the last round (0: train and evaluate once).
+        initial_ids: ``(pool_ids, seed) -> ids`` labeled before round 0.
+        selects: whether a strategy picks images between rounds.
+        cache: folder under ``paths.cache_dir`` of the cached round-0 model.
+    """
+
+    kind: str
+    rounds: int
+    initial_ids: Callable[[np.ndarray, int], np.ndarray]
+    selects: bool
+    cache: str
+
+
+def kind_plan(cfg: DictConfig) -> KindPlan:
+    """The plan of ``cfg``'s run kind: the only place the loop branches on it."""
+    kind = run_kind(cfg)
+    if kind == "full_pool":  # the whole pool labeled at round 0; the same recipe trains once
+        return KindPlan(kind, 0, lambda pool_ids, seed: pool_ids, selects=False, cache="full_pool")
+
+    def l0(pool_ids: np.ndarray, seed: int) -> np.ndarray:
+        return initial_labeled_ids(pool_ids, resolve_count(cfg.al.initial, len(pool_ids), "al.initial"), seed)
+
+    return KindPlan(kind, int(cfg.al.rounds), l0, selects=True, cache="round0")
 
 
 def run_experiment(cfg: DictConfig, pieces: Pieces | None = None) -> float:
@@ -74,42 +116,69 @@ class ActiveLearningRun:
         self.cfg = cfg
         self.pieces = pieces or _configured_pieces(cfg)
         self.seed = int(cfg.seed)
-        self.rounds = int(cfg.al.rounds)
+        self.plan = kind_plan(cfg)
+        self.rounds = self.plan.rounds
         self.key = run_key(cfg)
         self.dir = state_dir(Path(cfg.paths.state_dir), self.key)
         self.tracker = MlflowTracker.from_config(cfg.tracking)
         self.job: JobInfo = current_job()
+        self.condition = condition(cfg)
+        self.condition_name = condition_name(cfg, self.job.overrides)
+        # Unique within a sweep: two jobs with the same name differ in nothing but non-result keys.
+        default_name = f"{self.condition_name}-seed{self.seed}".replace(" ", "_")
+        self.run_name = str(cfg.get("run_name") or default_name)
+        self.uses_labels = False
+        self.state: RunState | None = None
+        self._counts: dict[int, tuple[int, int]] = {}
 
     # -- the run ---------------------------------------------------------------------------------
 
     def execute(self) -> RunResult:
-        """Check tracking, then resume or start the run and do every round left."""
+        """Check tracking, then resume or start the run and do every round left.
+
+        Raises:
+            whatever the run raised, after marking its MLflow run ``FAILED`` (tag ``error``) and
+            leaving a ``FAILED`` result in the job dir.
+        """
+        try:
+            return self._execute()
+        except BaseException as err:
+            self._record_failure(err)
+            raise
+
+    def _execute(self) -> RunResult:
         if cfg_threads := self.cfg.get("num_threads"):
             torch.set_num_threads(int(cfg_threads))
         check_paths(self.cfg.paths)  # before anything is trained: a clear error naming the folder
         self.tracker.check_reachable()
-        state = load_state(self.dir, self.key)
+        state = self.state = load_state(self.dir, self.key)
         if state is not None and state.finished:
-            print(f"[al-bench] {self.cfg.run_name}: already finished (state {self.dir}); nothing to do")
+            print(f"[al-bench] {self.run_name}: already finished (state {self.dir}); nothing to do")
+            self.uses_labels = _uses_labels(self._build_strategy())
+            self._close_stale_parent(self.tracker.existing_run(state.mlflow_run_id, self.key))
             return self._conclude(state, logged_before=True)
         sources = self.pieces.build_sources(self.cfg.data)
-        self._check_budget(len(sources.pool.image_ids))
+        if self.plan.selects:
+            self._check_budget(len(sources.pool.image_ids))
         labeled = LabeledSet(sources.pool.image_ids)
         if state is None:
             state, model = RunState(run_key=self.key), None
-            n_initial = resolve_count(self.cfg.al.initial, len(labeled.pool_ids), "al.initial")
-            labeled.add(initial_labeled_ids(labeled.pool_ids, n_initial, self.seed), 0)
+            self.state = state
+            labeled.add(self.plan.initial_ids(labeled.pool_ids, self.seed), 0)
         else:
-            print(
-                f"[al-bench] {self.cfg.run_name}: resuming after round {state.completed_round} ({self.dir})"
-            )
+            print(f"[al-bench] {self.run_name}: resuming after round {state.completed_round} ({self.dir})")
             labeled.load_state_dict(state.labeled)
             model = self.pieces.load_model(self.dir / state.checkpoint)
             restore_rng(state.rng)
+        strategy = self._build_strategy()
+        self.uses_labels = _uses_labels(strategy)
         state.mlflow_run_id = self._start_tracking(state, sources, labeled)
-        print(f"[al-bench] {self.cfg.run_name}: data {sources.name}, embedding {self._embedding_name()}")
-        strategy = self.pieces.build_strategy(self.cfg)
-        budget = resolve_count(self.cfg.al.budget, len(labeled.pool_ids), "al.budget")
+        print(f"[al-bench] {self.run_name}: data {sources.name}, embedding {self._embedding_name()}")
+        budget = (
+            resolve_count(self.cfg.al.budget, len(labeled.pool_ids), "al.budget")
+            if strategy is not None
+            else 0
+        )
         for round_idx in range(state.completed_round + 1, self.rounds + 1):
             model = self._round(round_idx, model, labeled, sources, strategy, budget, state)
         self._log_final_artifacts(state)
@@ -119,7 +188,12 @@ class ActiveLearningRun:
         """Train, evaluate, select and save one round; returns the round's model."""
         seed_training(self.seed, r)
         model, train_stats = self._train(r, model, labeled, sources)
-        metrics = {"n_labeled": float(len(labeled)), **train_stats, **self._evaluate(model, sources.val)}
+        metrics = {
+            "n_labeled": float(len(labeled)),
+            **self._annotation_counts(labeled, sources),
+            **train_stats,
+            **self._evaluate(model, sources.val),
+        }
         if r < self.rounds:
             record = self._select(r, model, labeled, sources, strategy, budget)
             labeled.add(record["ids"], r + 1)
@@ -127,8 +201,8 @@ class ActiveLearningRun:
             self.tracker.log_json(record, f"selections/round_{r:02d}.json")
             state.selections.append(record)
         self.tracker.log_round(r, metrics)
-        fault_point("log", r, self.cfg.run_name)  # in MLflow, not yet in the saved state
-        print(f"[al-bench] {self.cfg.run_name} round {r}: " + report.format_round(metrics))
+        fault_point("log", r, self.run_name)  # in MLflow, not yet in the saved state
+        print(f"[al-bench] {self.run_name} round {r}: " + report.format_round(metrics))
         checkpoint = f"model_round{r:02d}.pt"
         atomic_write_bytes(self.dir / checkpoint, lambda tmp: self.pieces.save_model(tmp, model, self.cfg))
         state.completed_round, state.finished, state.checkpoint = r, r == self.rounds, checkpoint
@@ -149,20 +223,20 @@ class ActiveLearningRun:
         def train() -> tuple[Any, dict[str, float]]:
             start = time.perf_counter()
             fitted, stats = self.pieces.fit(self.cfg, revealed, labeled.ids, init_model=init_model)
-            fault_point("train", r, self.cfg.run_name)  # AL_BENCH_FAULT: inert unless set
+            fault_point("train", r, self.run_name)  # AL_BENCH_FAULT: inert unless set
             return fitted, {**_train_metrics(stats), "train_time_s": time.perf_counter() - start}
 
         if r > 0:
             return train()
         key = round0_key(sources.fingerprint, result_config(self.cfg), self.seed, labeled.ids)
         model, stats, cached = cached_round0(
-            Path(self.cfg.paths.cache_dir) / "round0" / key,
+            Path(self.cfg.paths.cache_dir) / self.plan.cache / key,
             train,
             lambda path, m: self.pieces.save_model(path, m, self.cfg),
             self.pieces.load_model,
         )
         if cached:
-            print(f"[al-bench] {self.cfg.run_name}: round-0 model from cache {key}")
+            print(f"[al-bench] {self.run_name}: round-0 model from cache {self.plan.cache}/{key}")
         return model, stats
 
     def _evaluate(self, model, val) -> dict[str, float]:
@@ -193,7 +267,7 @@ class ActiveLearningRun:
         )
         start = time.perf_counter()
         selection = strategy.select(context, n)
-        fault_point("select", r, self.cfg.run_name)
+        fault_point("select", r, self.run_name)
         wall = time.perf_counter() - start
         ids = np.asarray(selection.ids, dtype=np.int64)
         _check_selection(ids, unlabeled, n, f"{self.cfg.strategy.name} round {r}")
@@ -215,13 +289,17 @@ class ActiveLearningRun:
         parent = None
         if existing is None and self.job.invocation_dir:
             parent = self.tracker.parent_run(
-                stable_hash(str(self.job.invocation_dir)),
-                f"{self.job.invocation_dir.parent.name}/{self.job.invocation_dir.name}",
+                self._invocation_key(),
+                self._invocation_name(),
                 self.job.invocation_dir / ".mlflow_parent.lock",
             )
         tags = {
             "strategy": self.cfg.strategy.name,
             "seed": str(self.seed),
+            "kind": self.plan.kind,
+            "condition": self.condition,
+            "condition_name": self.condition_name,
+            "uses_labels": str(self.uses_labels).lower(),
             "dataset": sources.name,
             "data_fingerprint": sources.fingerprint,
             "embedding": self._embedding_name(),
@@ -230,7 +308,8 @@ class ActiveLearningRun:
             "overrides": " ".join(self.job.overrides),
         }
         params = OmegaConf.to_container(self.cfg, resolve=True)
-        run_id = self.tracker.start(self.key, self.cfg.run_name, tags, params, parent, existing)
+        run_id = self.tracker.start(self.key, self.run_name, tags, params, parent, existing)
+        self._close_stale_parent(existing)
         self._log_skipped_images(sources)
         if existing is None:  # a new run, or a resumed state logging into another store: replay it
             self.tracker.log_text(OmegaConf.to_yaml(self.cfg, resolve=True), "config.yaml")
@@ -240,6 +319,51 @@ class ActiveLearningRun:
         for metrics in state.metrics:
             self.tracker.log_round(metrics["round"], {k: v for k, v in metrics.items() if k != "round"})
         return run_id
+
+    def _build_strategy(self):
+        """The configured strategy, or None for a kind that selects nothing (full_pool)."""
+        return self.pieces.build_strategy(self.cfg) if self.plan.selects else None
+
+    def _annotation_counts(self, labeled: LabeledSet, sources) -> dict[str, float]:
+        """Cumulative ``n_persons`` / ``n_keypoints`` of the labeled set (what annotating it cost),
+        read through the revealed pool: labels of labeled images only."""
+        revealed = RevealedSource(sources.pool, labeled)
+        for image_id in labeled.ids:
+            if int(image_id) not in self._counts:
+                self._counts[int(image_id)] = annotation_counts(revealed, [int(image_id)])
+        counts = [self._counts[int(i)] for i in labeled.ids]
+        return {
+            "n_persons": float(sum(p for p, _ in counts)),
+            "n_keypoints": float(sum(k for _, k in counts)),
+        }
+
+    def _invocation_key(self) -> str | None:
+        """Key of this Hydra invocation (None outside Hydra), as its parent run is tagged."""
+        return stable_hash(str(self.job.invocation_dir)) if self.job.invocation_dir else None
+
+    def _invocation_name(self) -> str:
+        where = self.job.invocation_dir
+        return f"{where.parent.name}/{where.name}" if where else f"pid {os.getpid()}"
+
+    def _close_stale_parent(self, run_id: str | None) -> None:
+        """A parent left RUNNING by a killed invocation is closed by the one that takes its run over."""
+        if run_id is None:
+            return
+        closed = self.tracker.close_stale_parent(run_id, self._invocation_key(), self._invocation_name())
+        if closed:
+            print(
+                f"[al-bench] {self.run_name}: closed parent run {closed} left RUNNING by a killed invocation"
+            )
+
+    def _record_failure(self, err: BaseException) -> None:
+        """Mark the MLflow run FAILED with the error and leave a FAILED result for the report; a
+        failure of that bookkeeping is printed, never raised over the run's own error."""
+        try:
+            self.tracker.fail(err)
+        except Exception as track_err:  # noqa: BLE001 - the store itself may be what failed
+            print(f"[al-bench] {self.run_name}: could not mark the MLflow run FAILED ({track_err!r})")
+        if self.job.job_dir is not None and self.state is not None:
+            write_result(self.job.job_dir, self._result(self.state, "FAILED"))
 
     def _check_budget(self, n_pool: int) -> None:
         """Refuse an empty pool and warn when the rounds would exhaust it (loop/budget.py)."""
@@ -270,9 +394,7 @@ class ActiveLearningRun:
                 "val": {str(k): v for k, v in val.items()},
             }
             self.tracker.log_json(listing, "data/skipped_images.json")
-            print(
-                f"[al-bench] {self.cfg.run_name}: left out {len(pool)} pool / {len(val)} val unreadable images"
-            )
+            print(f"[al-bench] {self.run_name}: left out {len(pool)} pool / {len(val)} val unreadable images")
 
     def _embedding_name(self) -> str:
         return str(OmegaConf.select(self.cfg, "embedding.name", default="none"))
@@ -280,15 +402,28 @@ class ActiveLearningRun:
     def _log_final_artifacts(self, state: RunState) -> None:
         """Final model checkpoint and this run's learning curve, then mark the run finished."""
         self.tracker.log_file(self.dir / state.checkpoint, "model")
-        figure = report.learning_curve_figure({self.cfg.run_name: report.curve(state.metrics)})
+        figure = report.learning_curve_figure({self.run_name: report.curve(state.metrics)})
         self.tracker.log_figure(figure, "figures/learning_curve.png")
         report.close(figure)
         self.tracker.finish("FINISHED")
 
     def _conclude(self, state: RunState, logged_before: bool) -> RunResult:
         """Build the run's result, print it, and leave it in the Hydra job dir for the report."""
-        result = RunResult(
-            run_name=self.cfg.run_name,
+        result = self._result(state, "FINISHED")
+        if logged_before:
+            print(report.format_table([result]))
+        if self.job.job_dir is not None:
+            write_result(self.job.job_dir, result)
+        db = sqlite_path(self.tracker.uri)
+        where = db.resolve() if db else self.tracker.uri
+        print(
+            f"[al-bench] {self.run_name}: final AP {result.final_ap:.4f}; MLflow run {result.mlflow_run_id} in {where}"
+        )
+        return result
+
+    def _result(self, state: RunState, status: str) -> RunResult:
+        return RunResult(
+            run_name=self.run_name,
             strategy=self.cfg.strategy.name,
             seed=self.seed,
             run_key=self.key,
@@ -297,17 +432,17 @@ class ActiveLearningRun:
             mlflow_run_id=state.mlflow_run_id,
             rounds=state.metrics,
             experiment_name=self.tracker.experiment_name,
+            condition=self.condition,
+            condition_name=self.condition_name,
+            uses_labels=self.uses_labels,
+            status=status,
+            kind=self.plan.kind,
         )
-        if logged_before:
-            print(report.format_table([result]))
-        if self.job.job_dir is not None:
-            write_result(self.job.job_dir, result)
-        db = sqlite_path(self.tracker.uri)
-        where = db.resolve() if db else self.tracker.uri
-        print(
-            f"[al-bench] {self.cfg.run_name}: final AP {result.final_ap:.4f}; MLflow run {result.mlflow_run_id} in {where}"
-        )
-        return result
+
+
+def _uses_labels(strategy) -> bool:
+    """Whether a strategy reads pool labels to select (an oracle: a control, never a method)."""
+    return bool(getattr(strategy, "uses_labels", False))
 
 
 def _configured_pieces(cfg: DictConfig) -> Pieces:

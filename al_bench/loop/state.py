@@ -25,9 +25,35 @@ from omegaconf import DictConfig, OmegaConf
 
 STATE_FILE = "state.json"
 STATE_VERSION = 1
-# Top-level config keys that do not change what a run computes (threads: so a run started with
-# several jobs in parallel resumes with any thread count).
-NON_RESULT_KEYS = ("paths", "hydra", "tracking", "run_name", "num_threads")
+# THE list of settings that cannot change what a run computes (dotted keys; a key names its whole
+# subtree). They are left out of the run key (so changing one resumes the same state and MLflow run)
+# and of the condition (so runs differing only in them are one condition). Where things are written
+# and logged, thread and worker counts, batch/chunk sizes of pure inference or search, progress bars,
+# log intervals, and the annotation-cost model (used only to draw and table results).
+NON_RESULT_KEYS = (
+    "paths",
+    "hydra",
+    "tracking",
+    "run_name",
+    "num_threads",
+    "cost",
+    "train.progress",
+    "train.num_workers",
+    "train.log_every",
+    "infer.batch_size",
+    "infer.num_workers",
+    "embedding.batch_size",
+    "embedding.num_workers",
+    "embedding.progress",
+    "index.chunk_size",
+    "index.progress",
+    "strategy.chunk_size",
+    "strategy.exact.chunk_size",
+)
+# What a run is (strategy.kind): an AL run, or the full-pool upper reference, which trains once on
+# the whole pool and so ignores the selection settings (its condition is shared by every sweep).
+RUN_KINDS = ("al", "full_pool")
+IGNORED_BY_KIND = {"al": (), "full_pool": ("al", "strategy", "embedding", "index")}
 
 
 def stable_hash(obj: Any, n_chars: int = 16) -> str:
@@ -36,23 +62,108 @@ def stable_hash(obj: Any, n_chars: int = 16) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:n_chars]
 
 
-def result_config(cfg: DictConfig) -> dict:
-    """The resolved config minus :data:`NON_RESULT_KEYS`, with paths shown as ``<paths.key>``.
+def run_kind(cfg: DictConfig) -> str:
+    """``strategy.kind`` (default ``al``).
+
+    Raises:
+        ValueError: an unknown kind, naming the valid ones.
+    """
+    kind = OmegaConf.select(cfg, "strategy.kind", default=None) or "al"
+    if kind not in RUN_KINDS:
+        raise ValueError(f"strategy.kind={kind!r} is not a run kind; valid kinds: {', '.join(RUN_KINDS)}")
+    return str(kind)
+
+
+def is_non_result(key: str, kind: str = "al") -> bool:
+    """Whether the dotted ``key`` (or a section above it) cannot change a run of ``kind``'s results."""
+    parts = key.split(".")
+    prefixes = {".".join(parts[: i + 1]) for i in range(len(parts))}
+    return bool(prefixes & {*NON_RESULT_KEYS, *IGNORED_BY_KIND[kind]})
+
+
+def result_config(cfg: DictConfig, seed_placeholder: bool = False) -> dict:
+    """The resolved config minus :data:`NON_RESULT_KEYS` (and the sections its kind ignores), with
+    paths shown as ``<paths.key>``.
 
     Paths are replaced *before* resolving, so a value built from a path (e.g. the synthetic data
     root under ``paths.cache_dir``) does not tie the result to where the output directory is.
+
+    Args:
+        seed_placeholder: resolve with ``seed`` = ``"<seed>"`` and leave ``seed`` out, so values
+            interpolated from it (``index.seed: ${seed}``) drop out with it (:func:`condition`).
     """
+    kind = run_kind(cfg)
     cfg = copy.deepcopy(cfg)
+    OmegaConf.set_struct(cfg, False)
     if "paths" in cfg:
-        OmegaConf.set_struct(cfg, False)
         cfg.paths = {key: f"<paths.{key}>" for key in cfg.paths}
+    if seed_placeholder and "seed" in cfg:
+        cfg.seed = "<seed>"
     tree = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
-    return {k: v for k, v in tree.items() if k not in NON_RESULT_KEYS}
+    if seed_placeholder:
+        tree.pop("seed", None)
+    if kind != "al":
+        tree["kind"] = kind
+    return _drop_keys(tree, (*NON_RESULT_KEYS, *IGNORED_BY_KIND[kind]))
+
+
+def _drop_keys(tree: dict, keys) -> dict:
+    """``tree`` without the dotted ``keys`` (missing ones are ignored); a section left empty by
+    the drop goes too, so a section holding only non-result keys equals no section."""
+    for key in keys:
+        *parents, leaf = key.split(".")
+        path, node = [], tree
+        for part in parents:
+            path.append(node)
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict) and leaf in node:
+            node.pop(leaf)
+            for parent, part in zip(reversed(path), reversed(parents)):
+                if parent[part]:
+                    break
+                parent.pop(part)
+    return tree
 
 
 def run_key(cfg: DictConfig) -> str:
     """Key of one AL run: the same command (any output dir, any tracking store) gives the same key."""
     return stable_hash(result_config(cfg))
+
+
+def condition(cfg: DictConfig) -> str:
+    """The condition of a run: :func:`run_key` without the seed (runs of one condition differ in
+    nothing but their seed, so their per-seed results may be paired and averaged)."""
+    return stable_hash(result_config(cfg, seed_placeholder=True))
+
+
+def condition_name(cfg: DictConfig, overrides: list[str], max_chars: int = 120) -> str:
+    """Readable name of the condition: the strategy plus the task overrides that make it differ.
+
+    ``["strategy=heatmap_annoy", "strategy.selection_ratio=0.2", "seed=1", "train.progress=false"]``
+    gives ``heatmap_annoy selection_ratio=0.2``: the seed, the strategy choice, non-result settings,
+    the sections the run's kind ignores and the ``pieces`` seam (still in the hash) are left out;
+    each key is shown by its last dotted component (the full key where that is ambiguous), sorted
+    by key. A name longer than ``max_chars`` is cut and ends in the condition hash instead.
+    """
+    kind = run_kind(cfg)
+    pairs = {}
+    for override in overrides:
+        if "=" not in override or override.startswith("~"):
+            continue
+        key, value = override.lstrip("+").split("=", 1)
+        key = key.replace("/", ".").lstrip("+")
+        if key in ("seed", "strategy", "pieces") or key.startswith("pieces.") or is_non_result(key, kind):
+            continue
+        pairs[key] = value
+    short = [key.rsplit(".", 1)[-1] for key in pairs]
+    parts = [str(OmegaConf.select(cfg, "strategy.name", default=kind))]
+    for key in sorted(pairs):
+        name = key.rsplit(".", 1)[-1]
+        parts.append(f"{name if short.count(name) == 1 and name != 'seed' else key}={pairs[key]}")
+    text = " ".join(parts)
+    if len(text) > max_chars:
+        text = f"{text[: max_chars - 9]}~{condition(cfg)[:8]}"
+    return text
 
 
 def atomic_write_bytes(path: Path, writer: Callable[[Path], None]) -> None:

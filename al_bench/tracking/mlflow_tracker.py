@@ -22,10 +22,14 @@ from typing import Any
 from filelock import FileLock
 
 import al_bench
+from al_bench.tracking.retry import RetryingClient
 
 RUN_KEY_TAG = "run_key"
 INVOCATION_TAG = "al_bench.invocation"
 PARENT_TAG = "mlflow.parentRunId"
+ERROR_TAG = "error"  # on a FAILED run: the exception's type and message (truncated)
+CLOSED_BY_TAG = "closed_by"  # on a parent closed by a later invocation: that invocation's name
+_MAX_ERROR_CHARS = 1000
 _MAX_PARAMS_PER_BATCH = 100  # MLflow's log_batch limit
 _MAX_PARAM_CHARS = 6000  # MLflow's param value limit
 
@@ -140,7 +144,8 @@ class MlflowTracker:
         if self._client is None:
             from mlflow.tracking import MlflowClient  # slow import: only when tracking is used
 
-            self._client = MlflowClient(tracking_uri=self.uri)
+            # Every store call is retried on "database is locked" (parallel jobs on one SQLite file).
+            self._client = RetryingClient(MlflowClient(tracking_uri=self.uri))
         return self._client
 
     # -- setup ---------------------------------------------------------------------------------------
@@ -266,10 +271,16 @@ class MlflowTracker:
         else:
             # A kill between create_run and the params batch leaves a run without (some) params:
             # log only the missing ones (logging a param again with another value would raise).
-            logged = self.client.get_run(run_id).data.params
-            missing = {k: v for k, v in flatten(params).items() if k not in logged}
+            # Tags the run lacks (a run made by an older version) are added; the others are kept.
+            data = self.client.get_run(run_id).data
+            missing = {k: v for k, v in flatten(params).items() if k not in data.params}
             if missing:
                 self._log_params(run_id, missing)
+            for key, value in tags.items():
+                if key not in data.tags:
+                    self.client.set_tag(run_id, key, str(value))
+            if ERROR_TAG in data.tags:  # a failed attempt, resumed: the error is no longer the outcome
+                self.client.delete_tag(run_id, ERROR_TAG)
             self.client.update_run(run_id, status="RUNNING")
         self.run_id = run_id
         return run_id
@@ -316,21 +327,66 @@ class MlflowTracker:
             figure.savefig(path, dpi=120, bbox_inches="tight")
             self.log_file(path, str(Path(artifact_file).parent) if "/" in artifact_file else None)
 
+    def children_status(self, parent_run_id: str) -> str:
+        """``FINISHED`` when every child run of ``parent_run_id`` finished, else ``FAILED``."""
+        from mlflow.entities import ViewType
+
+        children = self.client.search_runs(
+            [self.experiment_id()],
+            filter_string=f"tags.`{PARENT_TAG}` = '{parent_run_id}'",
+            run_view_type=ViewType.ACTIVE_ONLY,
+            max_results=10000,
+        )
+        return "FINISHED" if all(c.info.status == "FINISHED" for c in children) else "FAILED"
+
     def finish_parent(self, invocation_key: str) -> bool:
-        """Mark the parent run of an invocation ``FINISHED`` (once all its jobs are done).
+        """End the parent run of an invocation with its children (once all its jobs are done):
+        ``FINISHED`` when all of them finished, ``FAILED`` when any failed or never finished.
 
         Returns:
             whether the store has such a parent run.
         """
         runs = self._find_runs(INVOCATION_TAG, invocation_key)
         for run in runs:
-            self.client.set_terminated(run.info.run_id, "FINISHED")
+            self.client.set_terminated(run.info.run_id, self.children_status(run.info.run_id))
         return bool(runs)
+
+    def close_stale_parent(self, run_id: str, invocation_key: str | None, closed_by: str) -> str | None:
+        """Close the parent of ``run_id`` when it is still RUNNING but belongs to another invocation.
+
+        Called by every job when it resumes (or finds finished) its run: the invocation that made
+        the parent is not running this run any more, so it was killed (kill -9, OOM, pre-emption)
+        before it could close its parent. The parent ends ``FAILED`` with tag ``closed_by``.
+
+        Returns:
+            the id of the parent closed, or None.
+        """
+        parent_id = self.client.get_run(run_id).data.tags.get(PARENT_TAG)
+        if not parent_id:
+            return None
+        parent = self.client.get_run(parent_id)
+        if parent.info.status != "RUNNING" or parent.data.tags.get(INVOCATION_TAG) == invocation_key:
+            return None
+        self.client.set_tag(parent_id, CLOSED_BY_TAG, closed_by)
+        self.client.set_terminated(parent_id, "FAILED")
+        return parent_id
 
     def finish(self, status: str = "FINISHED") -> None:
         """Mark the run ``FINISHED`` / ``FAILED`` / ``KILLED``."""
         if self.run_id is not None:
             self.client.set_terminated(self.run_id, status)
+
+    def fail(self, error: BaseException) -> None:
+        """End the run ``FAILED`` with the error in tag ``error``, and its parent with it (a parent
+        with a failed child can no longer end ``FINISHED``)."""
+        if self.run_id is None:
+            return
+        text = f"{type(error).__name__}: {error}"[:_MAX_ERROR_CHARS]
+        self.client.set_tag(self.run_id, ERROR_TAG, text)
+        self.client.set_terminated(self.run_id, "FAILED")
+        parent_id = self.client.get_run(self.run_id).data.tags.get(PARENT_TAG)
+        if parent_id and self.client.get_run(parent_id).info.status == "RUNNING":
+            self.client.set_terminated(parent_id, "FAILED")
 
     def _run(self) -> str:
         if self.run_id is None:

@@ -22,6 +22,13 @@ TINY = [
     "train.progress=false",
 ]
 FAKE_PIECES = "pieces._target_=fakes.fake_pieces"
+# The result overrides of TINY as the default run name shows them (train.progress is a non-result key).
+TINY_NAME = "budget=5_initial=10_rounds=2_n_pool=40_n_val=20_min_steps=2_steps=4_warm_start_steps=2"
+
+
+def tiny_run_name(strategy: str, seed: int) -> str:
+    """The default MLflow run name of a TINY run: ``<condition_name>-seed<N>``, spaces as ``_``."""
+    return f"{strategy}_{TINY_NAME}-seed{seed}"
 
 
 def al_bench_command(out_dir: Path, *overrides: str, cache_dir: Path | None = None) -> list[str]:

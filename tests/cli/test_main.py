@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from cli_support import FAKE_PIECES, al_bench_command, cli_env
+from cli_support import FAKE_PIECES, al_bench_command, cli_env, tiny_run_name
 from mlflow.tracking import MlflowClient
 
 from al_bench.loop.results import read_results
@@ -97,7 +97,11 @@ def _check_mlflow_layout(out: Path) -> None:
         "synthetic",
         "pose_backbone",
     )
-    assert tags["git_commit"] and tags["al_bench_version"] and run.info.run_name == "heatmap_annoy-seed0"
+    assert (
+        tags["git_commit"]
+        and tags["al_bench_version"]
+        and run.info.run_name == tiny_run_name("heatmap_annoy", 0)
+    )
     assert run.data.params["strategy.selection_ratio"] == "0.2" and run.data.params["al.budget"] == "5"
     for key in ("n_labeled", "ap", "ap50", "ap75", "apm", "apl", "ar", "train_time_s"):
         assert [m.step for m in client.get_metric_history(run_id, key)] == [0, 1, 2], key

@@ -26,6 +26,7 @@ from al_bench.loop.runner import run_experiment
 from al_bench.strategies import build_strategy
 
 REAL_DATA = "pieces._target_=image_fakes.fake_model_real_data_pieces"
+NAMED = "run_name=uncertainty-seed${seed}"  # an explicit run_name wins over <condition_name>-seed<N>
 KILLED = -signal.SIGKILL
 
 
@@ -128,7 +129,8 @@ CHAINS = [("train:0", "select:1", "log:2"), ("log:0", "train:1")]
 def test_kill_at_fault_points_then_rerun_matches_uninterrupted(
     tmp_path, chain, reference, synthetic_root, empty_mlflow_db
 ):
-    args = ("strategy=uncertainty", REAL_DATA, f"data.root={synthetic_root}")
+    # An explicit run name (a data.root path would make the default one long) the faults target.
+    args = ("strategy=uncertainty", NAMED, REAL_DATA, f"data.root={synthetic_root}")
     resumes_from = None
     for fault in chain:
         killed = _al_bench(tmp_path, *args, db=empty_mlflow_db, fault=fault)
@@ -164,7 +166,7 @@ def test_sweep_with_corrupt_image_and_killed_job_completes_once_on_rerun(
     bad = root / "images" / "000000000007.png"  # pool id 7
     bad.write_bytes(bad.read_bytes()[:300])
     # Three jobs run one after another in one process: seed 0 finishes, seed 1 is killed, seed 2 never starts.
-    sweep = ("strategy=uncertainty", "seed=0,1,2", REAL_DATA, f"data.root={root}")
+    sweep = ("strategy=uncertainty", "seed=0,1,2", NAMED, REAL_DATA, f"data.root={root}")
     out = tmp_path / "out"
 
     first = _al_bench(out, *sweep, db=empty_mlflow_db, fault="select:1@uncertainty-seed1")
@@ -191,6 +193,11 @@ def test_sweep_with_corrupt_image_and_killed_job_completes_once_on_rerun(
     for run in children:
         _assert_logged_once(client, run)
         assert client.get_metric_history(run.info.run_id, "skipped_images")[0].value == 1.0
+        assert run.info.status == "FINISHED" and "error" not in run.data.tags
+    # The killed invocation's parent is closed by the rerun; the rerun's own ends with its children.
+    killed, rerun_parent = sorted(parents, key=lambda p: p.info.start_time)
+    assert killed.info.status == "FAILED" and rerun_parent.info.status == "FINISHED"
+    assert killed.data.tags["closed_by"] == rerun_parent.info.run_name != killed.info.run_name
 
 
 def test_unwritable_output_dir_is_reported_before_hydra_or_training(tmp_path, empty_mlflow_db):
