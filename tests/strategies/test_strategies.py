@@ -62,6 +62,7 @@ def test_heatmap_walk_takes_most_uncertain_of_each_cluster(make_context, cls, in
     assert sel.ids.tolist() == expected
     assert sel.info["n_candidates"] == 15 and sel.info["n_suppress"] == 4 and sel.info["n_filled"] == 0
     assert sel.quality["overlap_exact"] == 1.0 and sel.quality["knn_recall"] == 1.0
+    assert sel.quality["knn_recall_at10"] == 1.0
     # Every point lies within its cluster (radius ~0.1 * sqrt(4) * a few) of a selected one.
     assert 0 < sel.quality["coverage_radius"] < 1.0
     assert set(sel.timings) >= {
