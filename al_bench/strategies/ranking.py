@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from al_bench.strategies.base import Picked, SelectionContext, Strategy, rank
-from al_bench.strategies.scores import mpe_scores, uncertainty_scores
+from al_bench.strategies.scores import mpe_peak_mask, mpe_scores, uncertainty_scores
 
 
 class RandomStrategy(Strategy):
@@ -51,11 +51,31 @@ class UncertaintyStrategy(Strategy):
 
 
 class MPEStrategy(Strategy):
-    """Multiple-peak entropy (Liu & Ferrari 2017): highest summed keypoint entropy first."""
+    """Multiple-peak entropy (Liu & Ferrari 2017): highest summed keypoint entropy first.
+
+    Args:
+        peak_threshold: peaks below this are not candidates (config: ``${infer.decode.peak_threshold}``,
+            the decoder's own threshold; 0.1 is that key's default).
+        relative_threshold: peaks below this fraction of their keypoint's maximum are not candidates
+            either (0 = off).
+    """
 
     name = "mpe"
 
+    def __init__(self, name: str | None = None, peak_threshold: float = 0.1, relative_threshold: float = 0.0):
+        super().__init__(name)
+        mpe_peak_mask(np.zeros((0, 17, 1)), peak_threshold, relative_threshold)  # validate now
+        self.peak_threshold = float(peak_threshold)
+        self.relative_threshold = float(relative_threshold)
+
     def _select(self, context: SelectionContext, budget: int) -> Picked:
-        scores = mpe_scores(context.peaks())
+        peaks = context.peaks()
+        scores = mpe_scores(peaks, self.peak_threshold, self.relative_threshold)
         order = rank(scores, context.pool_ids)[:budget]
-        return Picked(context.pool_ids[order], info={"scores": scores[order].tolist()})
+        counted = mpe_peak_mask(peaks, self.peak_threshold, self.relative_threshold).sum(axis=2)
+        info = {
+            "scores": scores[order].tolist(),
+            # How ambiguous the pool looks: keypoints with two or more counted peaks.
+            "mpe_multi_peak_fraction": float((counted >= 2).mean()),
+        }
+        return Picked(context.pool_ids[order], info=info)

@@ -267,3 +267,16 @@ def test_every_strategy_preset_builds_from_the_main_config(strategy, index, tmp_
         assert built.index_cfg["name"] == "exact" and built.index_cfg["metric"] == cfg.index.metric
     if strategy == "diversity":
         assert built.index_cfg["name"] == index
+
+
+def test_mpe_preset_follows_the_decoders_peak_threshold(make_context):
+    cfg = OmegaConf.create({"infer": {"decode": {"peak_threshold": 0.3}},
+                            "strategy": OmegaConf.load(CONF / "strategy/mpe.yaml")})  # fmt: skip
+    mpe = build_strategy(cfg)
+    assert mpe.peak_threshold == 0.3 and mpe.relative_threshold == 0.0
+    peaks = np.zeros((2, 17, 3), dtype=np.float32)
+    peaks[0, 0] = [0.8, 0.25, 0.25]  # noise below 0.3: unambiguous
+    peaks[1, 0] = [0.5, 0.45, 0.0]  # two candidates
+    sel = mpe.select(make_context([1, 2], peaks=peaks), 2)
+    assert sel.ids.tolist() == [2, 1] and sel.info["scores"][1] == 0.0
+    assert sel.info["mpe_multi_peak_fraction"] == pytest.approx(1 / 34)
