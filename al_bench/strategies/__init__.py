@@ -12,7 +12,7 @@ from typing import Any
 from al_bench.strategies.base import TIMING_KEYS, Selection, SelectionContext, Strategy, rank
 from al_bench.strategies.coreset import CoresetStrategy
 from al_bench.strategies.diversity import DiversityStrategy, HeatmapAnnoy, HeatmapExact, WalkStrategy
-from al_bench.strategies.ranking import MPEStrategy, RandomStrategy, UncertaintyStrategy
+from al_bench.strategies.ranking import MPEStrategy, RandomStrategy, UncertaintyRandom, UncertaintyStrategy
 
 STRATEGIES: dict[str, type[Strategy]] = {
     "random": RandomStrategy,
@@ -22,6 +22,7 @@ STRATEGIES: dict[str, type[Strategy]] = {
     "heatmap_annoy": HeatmapAnnoy,
     "heatmap_exact": HeatmapExact,
     "coreset": CoresetStrategy,
+    "uncertainty_random": UncertaintyRandom,
 }
 
 
@@ -71,6 +72,7 @@ __all__ = [
     "Selection",
     "SelectionContext",
     "Strategy",
+    "UncertaintyRandom",
     "UncertaintyStrategy",
     "WalkStrategy",
     "build_strategy",

@@ -29,9 +29,9 @@ from typing import Any
 import numpy as np
 
 from al_bench.search import ExactIndex, KnnIndex, build_index
-from al_bench.strategies.base import Picked, SelectionContext, Strategy, ceil_div
+from al_bench.strategies.base import Picked, SelectionContext, Strategy
 from al_bench.strategies.quality import coverage_radius, knn_recall, overlap
-from al_bench.strategies.ranking import UncertaintyStrategy
+from al_bench.strategies.ranking import UncertaintyStrategy, uncertain_candidates
 from al_bench.strategies.walk import suppression_size, suppression_walk
 
 
@@ -170,15 +170,8 @@ class HeatmapDiversity(WalkStrategy):
         self.uncertainty = UncertaintyStrategy(uncertainty=uncertainty)
 
     def _candidates(self, context: SelectionContext, budget: int):
-        ranked, scores, info = self.uncertainty.ranked_pool(context)
-        n_candidates = min(ceil_div(budget, self.selection_ratio), len(ranked))
-        quality = {}
-        if "filter_passed" in info:
-            # peak_count: more passes than needed keep the top-ranked; fewer are filled by the ranking.
-            info["candidates_from_fill"] = max(0, n_candidates - info["filter_passed"])
-            quality["filter_pass_fraction"] = info["filter_pass_fraction"]
-        info["scores"] = scores[:n_candidates].tolist()
-        return ranked[:n_candidates], self.selection_ratio, Picked(ranked, quality=quality, info=info)
+        candidates = uncertain_candidates(self.uncertainty, context, budget, self.selection_ratio)
+        return candidates.ids, self.selection_ratio, candidates
 
 
 class HeatmapAnnoy(HeatmapDiversity):

@@ -156,7 +156,7 @@ def test_diversity_covers_clusters_and_is_deterministic(make_context):
     assert sorted(by_id.ids.tolist()) == sorted(first_of_cluster)
 
 
-@pytest.mark.parametrize("name", ["random", "heatmap_annoy", "diversity", "coreset"])
+@pytest.mark.parametrize("name", ["random", "heatmap_annoy", "diversity", "coreset", "uncertainty_random"])
 def test_seeded_runs_repeat_and_never_pick_labeled_or_duplicates(make_context, name):
     rng = np.random.default_rng(11)
     ids = np.sort(rng.choice(10_000, 120, replace=False))
