@@ -102,7 +102,13 @@ def mpe_scores(peaks: np.ndarray, peak_threshold: float = 0.1, relative_threshol
     and peaks below the thresholds are "no peak". A keypoint with one counted peak is unambiguous and has
     entropy 0; so has a keypoint with none (all its peaks below the thresholds): it is absent, not
     ambiguous, so an image the model sees nothing in scores 0 and comes last (low activation is what
-    the ``uncertainty`` strategy targets).
+    the ``uncertainty`` strategy targets). Liu & Ferrari score single-person crops: in a multi-person
+    image several counted peaks of one keypoint are often several persons, so MPE also favours crowds.
+
+    Measured on a tiny model trained 250 steps on 100 synthetic images (300 pool images, M = 8): every
+    positive local maximum counted gave scores 33.9-35.3 (ceiling 17 ln 8 = 35.35; Spearman 0.97 with
+    ``1 - mean max``); at peak_threshold 0.1 they span 0-32.3 (Spearman -0.42), 0-23.5 with
+    relative_threshold 0.5.
     """
     p = np.asarray(peaks, dtype=np.float64)
     valid = mpe_peak_mask(p, peak_threshold, relative_threshold)
