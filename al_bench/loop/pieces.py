@@ -24,7 +24,9 @@ class Pieces:
         fit: ``(cfg, source, labeled_ids, init_model=None) -> (model, stats)``.
         predict: ``(model, source, image_ids, cfg, want=(...)) -> Predictions``.
         build_strategy: ``(cfg) -> Strategy`` with ``select(context, budget) -> Selection``.
-        make_context: ``(cfg, model, source, pool_ids, labeled_ids, rng, fingerprint) -> SelectionContext``.
+        make_context: ``(cfg, model, source, pool_ids, labeled_ids, rng, fingerprint, labels_source=None)
+            -> SelectionContext``; the loop passes ``labels_source`` (the unrestricted pool) only for a
+            strategy with ``uses_labels``.
         save_model: ``(path, model, cfg)`` writes a checkpoint.
         load_model: ``(path) -> model``.
     """
@@ -52,8 +54,10 @@ def real_pieces() -> Pieces:
     def load_model(path: Path) -> Any:
         return load_checkpoint(path)[0]
 
-    def make_context(cfg, model, source, pool_ids, labeled_ids, rng, fingerprint=""):
-        return selection_context(cfg, model, source, pool_ids, labeled_ids, rng, predict, fingerprint)
+    def make_context(cfg, model, source, pool_ids, labeled_ids, rng, fingerprint="", labels_source=None):
+        return selection_context(
+            cfg, model, source, pool_ids, labeled_ids, rng, predict, fingerprint, labels_source=labels_source
+        )
 
     return Pieces(
         build_sources=build_sources,
@@ -66,12 +70,19 @@ def real_pieces() -> Pieces:
     )
 
 
-def selection_context(cfg, model, source, pool_ids, labeled_ids, rng, predict, fingerprint: str = ""):
+def selection_context(
+    cfg, model, source, pool_ids, labeled_ids, rng, predict, fingerprint: str = "", labels_source=None
+):
     """A :class:`SelectionContext` whose peaks come from ``model`` on the pool and whose embeddings
     come from ``cfg.embedding`` (both computed lazily, only if the strategy asks).
 
     Args:
+        source: the pool as strategies may see it (``RevealedSource``: no labels of unlabeled images).
         fingerprint: the data sources' fingerprint (keys the on-disk embedding cache).
+        labels_source: the *unrestricted* pool source, given only for a label-using control
+            (``uses_labels``). It adds the ``image_errors`` provider: ``model``'s COCO results on the
+            pool (``predict(..., want=("results",))``) scored against this source's ground truth
+            (``evaluate.image_oks_errors``). Without it the context has no way to reach labels.
     """
     from al_bench.embed import build_embedder
     from al_bench.strategies import SelectionContext
@@ -88,4 +99,15 @@ def selection_context(cfg, model, source, pool_ids, labeled_ids, rng, predict, f
     def embeddings(ids: np.ndarray):
         return embedder.embed(ids, source=source, data_fingerprint=fingerprint, features=features)
 
-    return SelectionContext(pool_ids, labeled_ids, rng, peaks=peaks, embeddings=embeddings)
+    image_errors = None
+    if labels_source is not None:
+
+        def image_errors() -> np.ndarray:
+            from al_bench.evaluate import image_oks_errors
+
+            results = predict(model, labels_source, pool_ids, cfg, want=("results",)).results
+            return image_oks_errors(labels_source.coco, results, pool_ids)
+
+    return SelectionContext(
+        pool_ids, labeled_ids, rng, peaks=peaks, embeddings=embeddings, image_errors=image_errors
+    )

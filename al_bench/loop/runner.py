@@ -262,8 +262,10 @@ class ActiveLearningRun:
         # Strategies see pool images only: a label read through the revealed source would fail.
         pool = RevealedSource(sources.pool, labeled)
         rng = selection_rng(self.seed, r)
+        # Only a label-using control (oracle_loss) gets the unrestricted pool, for its image_errors.
+        labels = {"labels_source": sources.pool} if getattr(strategy, "uses_labels", False) else {}
         context = self.pieces.make_context(
-            self.cfg, model, pool, unlabeled, labeled.ids, rng, sources.fingerprint
+            self.cfg, model, pool, unlabeled, labeled.ids, rng, sources.fingerprint, **labels
         )
         start = time.perf_counter()
         selection = strategy.select(context, n)

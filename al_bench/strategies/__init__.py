@@ -12,7 +12,8 @@ from typing import Any
 from al_bench.strategies.base import TIMING_KEYS, Selection, SelectionContext, Strategy, rank
 from al_bench.strategies.coreset import CoresetStrategy
 from al_bench.strategies.diversity import DiversityStrategy, HeatmapAnnoy, HeatmapExact, WalkStrategy
-from al_bench.strategies.ranking import MPEStrategy, RandomStrategy, UncertaintyStrategy
+from al_bench.strategies.oracle import OracleLoss
+from al_bench.strategies.ranking import MPEStrategy, RandomStrategy, UncertaintyRandom, UncertaintyStrategy
 
 STRATEGIES: dict[str, type[Strategy]] = {
     "random": RandomStrategy,
@@ -22,6 +23,8 @@ STRATEGIES: dict[str, type[Strategy]] = {
     "heatmap_annoy": HeatmapAnnoy,
     "heatmap_exact": HeatmapExact,
     "coreset": CoresetStrategy,
+    "uncertainty_random": UncertaintyRandom,
+    "oracle_loss": OracleLoss,  # positive control: reads ground truth (uses_labels)
 }
 
 
@@ -67,10 +70,12 @@ __all__ = [
     "HeatmapAnnoy",
     "HeatmapExact",
     "MPEStrategy",
+    "OracleLoss",
     "RandomStrategy",
     "Selection",
     "SelectionContext",
     "Strategy",
+    "UncertaintyRandom",
     "UncertaintyStrategy",
     "WalkStrategy",
     "build_strategy",

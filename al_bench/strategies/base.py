@@ -53,7 +53,7 @@ class Selection:
 
 
 class SelectionContext:
-    """What a strategy may see: the pool, the labeled set, an RNG and two lazy, timed providers.
+    """What a strategy may see: the pool, the labeled set, an RNG and lazy, timed providers.
 
     Args:
         pool_ids: unlabeled global image ids (sorted ascending here if they are not).
@@ -63,6 +63,10 @@ class SelectionContext:
             descending and padded with 0 (``pose.predict(..., want=("peaks",))``).
         embeddings: ``(ids) -> (n, d)`` float32, or an object with ``vectors`` (and optionally
             ``cache_hit``), e.g. :class:`al_bench.embed.EmbeddingResult`.
+        image_errors: ``() -> (N,)`` the current model's error on each pool image, aligned with
+            ``pool_ids``, computed from the pool's *ground truth* (``evaluate.image_oks_errors``). Only
+            label-using controls (``Strategy.uses_labels``, e.g. ``oracle_loss``) are given one; it is
+            the one way such a strategy reaches labels of unlabeled images.
     """
 
     def __init__(
@@ -72,6 +76,7 @@ class SelectionContext:
         rng: np.random.Generator | None = None,
         peaks: Callable[[], np.ndarray] | None = None,
         embeddings: Callable[[np.ndarray], Any] | None = None,
+        image_errors: Callable[[], np.ndarray] | None = None,
     ) -> None:
         self.pool_ids = np.sort(_as_ids(pool_ids, "pool_ids"))
         self.labeled_ids = _as_ids(labeled_ids, "labeled_ids")
@@ -81,7 +86,9 @@ class SelectionContext:
         self.rng = rng if rng is not None else np.random.default_rng(0)
         self._peaks_fn = peaks
         self._embeddings_fn = embeddings
+        self._image_errors_fn = image_errors
         self._peaks: np.ndarray | None = None
+        self._image_errors: np.ndarray | None = None
         self._embedding_cache: dict[bytes, np.ndarray] = {}
         self.timings: dict[str, float] = {"uncertainty_s": 0.0, "embedding_s": 0.0}
         self.info: dict[str, Any] = {}
@@ -103,6 +110,30 @@ class SelectionContext:
                 raise ValueError(f"peaks of image ids {self.pool_ids[bad][:10].tolist()} contain NaN or inf")
             self._peaks = peaks
         return self._peaks
+
+    def image_errors(self) -> np.ndarray:
+        """``(N,)`` float64 per-image model error from ground truth, aligned with ``pool_ids`` (computed
+        once, timed into ``uncertainty_s``: it takes the place of the uncertainty stage)."""
+        if self._image_errors is None:
+            if self._image_errors_fn is None:
+                raise RuntimeError(
+                    "this strategy reads ground truth (uses_labels) but the context has no image_errors "
+                    "provider: the loop gives one only to strategies with uses_labels = True"
+                )
+            start = time.perf_counter()
+            errors = np.asarray(self._image_errors_fn(), dtype=np.float64)
+            self.timings["uncertainty_s"] += time.perf_counter() - start
+            if errors.shape != self.pool_ids.shape:
+                raise ValueError(
+                    f"image_errors must have shape (N={len(self.pool_ids)},) aligned with pool_ids; got {errors.shape}"
+                )
+            bad = ~np.isfinite(errors)
+            if bad.any():
+                raise ValueError(
+                    f"image errors of image ids {self.pool_ids[bad][:10].tolist()} are NaN or inf"
+                )
+            self._image_errors = errors
+        return self._image_errors
 
     def embeddings(self, ids: Any) -> np.ndarray:
         """``(len(ids), d)`` float32 embeddings of global ``ids`` (timed into ``embedding_s``)."""
@@ -155,9 +186,15 @@ class Picked:
 
 
 class Strategy(ABC):
-    """Base class: ``select(context, budget) -> Selection``; subclasses implement ``_select``."""
+    """Base class: ``select(context, budget) -> Selection``; subclasses implement ``_select``.
+
+    ``uses_labels``: True for a control that reads the pool's ground truth (through
+    ``SelectionContext.image_errors``); the loop then hands it the labels and tags its runs, and it is
+    kept out of the method ranking.
+    """
 
     name: str = "base"
+    uses_labels: bool = False
 
     def __init__(self, name: str | None = None) -> None:
         if name is not None:

@@ -11,10 +11,13 @@
   what the whole pool needs to be covered by ``budget`` picks.
 
 Every selection also measures its own quality (``quality: true``): overlap with the exact walk on
-the same candidates and order, k-NN recall@10 of the index on ``quality_sample`` candidates (drawn
-from a generator seeded with ``quality_seed``, not the run's RNG, so turning the measures off does not
-change later rounds), and the coverage radius. For an exact index, overlap and recall are 1 by
-definition and are reported as such without recomputation.
+the same candidates and order, the index's k-NN recall on ``quality_sample`` candidates (drawn from
+a generator seeded with ``quality_seed``, not the run's RNG, so turning the measures off does not change
+later rounds), and the coverage radius. ``knn_recall`` is measured at the walk's own ``k = n_suppress``
+through the same ``index.query`` call the walk makes (so with the index's configured ``search_k``);
+``knn_recall_at{quality_k}`` (default ``knn_recall_at10``) is the same measure at ``quality_k``. With
+``n_suppress = 0`` (ratio 1.0) the walk queries nothing and ``knn_recall`` is not reported. For an
+exact index, overlap and recall are 1 by definition and are reported as such without recomputation.
 """
 
 from __future__ import annotations
@@ -26,9 +29,9 @@ from typing import Any
 import numpy as np
 
 from al_bench.search import ExactIndex, KnnIndex, build_index
-from al_bench.strategies.base import Picked, SelectionContext, Strategy, ceil_div
+from al_bench.strategies.base import Picked, SelectionContext, Strategy
 from al_bench.strategies.quality import coverage_radius, knn_recall, overlap
-from al_bench.strategies.ranking import UncertaintyStrategy
+from al_bench.strategies.ranking import UncertaintyStrategy, uncertain_candidates
 from al_bench.strategies.walk import suppression_size, suppression_walk
 
 
@@ -42,7 +45,8 @@ class WalkStrategy(Strategy):
         exact: constructor arguments of the exact reference index (``chunk_size``, ``device``).
         quality: compute the selection-quality measures.
         quality_sample: queries sampled for the recall measure.
-        quality_k: neighbours for the recall measure (recall@quality_k).
+        quality_k: neighbours of the second recall measure, ``knn_recall_at{quality_k}`` (the first,
+            ``knn_recall``, uses the walk's own ``k = n_suppress``).
         quality_seed: seed of the sampling generator for the recall measure.
     """
 
@@ -107,16 +111,25 @@ class WalkStrategy(Strategy):
     def _quality(self, index: KnnIndex, vectors: np.ndarray, rows: np.ndarray, n_suppress: int, budget: int):
         exact_kwargs = {"progress": False, **self.exact_cfg}
         quality = {"coverage_radius": coverage_radius(vectors, rows, self.metric, **exact_kwargs)}
-        n, k = len(vectors), min(self.quality_k, len(vectors) - 1)
+        n = len(vectors)
+        # The walk's own k (suppression_walk clips n_suppress to n - 1 the same way), and recall@quality_k.
+        recall_k = {"knn_recall": min(n_suppress, n - 1), self._recall_at_key: min(self.quality_k, n - 1)}
+        recall_k = {key: k for key, k in recall_k.items() if k >= 1}  # no queries, no recall
         if isinstance(index, ExactIndex):
-            quality.update(overlap_exact=1.0, knn_recall=1.0)
-        elif k >= 1:
+            quality.update(overlap_exact=1.0, **dict.fromkeys(recall_k, 1.0))
+        elif n > 1:
             exact = ExactIndex(self.metric, **exact_kwargs).build(vectors)
             exact_rows = suppression_walk(np.arange(n), exact, n_suppress, budget).rows
-            sample = np.random.default_rng(self.quality_seed).permutation(n)[: self.quality_sample]
+            sample = np.sort(np.random.default_rng(self.quality_seed).permutation(n)[: self.quality_sample])
             quality["overlap_exact"] = overlap(rows, exact_rows)
-            quality["knn_recall"] = knn_recall(index, exact, np.sort(sample), k)
+            # knn_recall goes through index.query(rows, k), the very call the walk makes (same k, same
+            # search_k): an ANN index inspects more nodes for a larger k, so recall@10 overstates the walk's.
+            quality.update({key: knn_recall(index, exact, sample, k) for key, k in recall_k.items()})
         return quality
+
+    @property
+    def _recall_at_key(self) -> str:
+        return f"knn_recall_at{self.quality_k}"
 
 
 class DiversityStrategy(WalkStrategy):
@@ -157,15 +170,8 @@ class HeatmapDiversity(WalkStrategy):
         self.uncertainty = UncertaintyStrategy(uncertainty=uncertainty)
 
     def _candidates(self, context: SelectionContext, budget: int):
-        ranked, scores, info = self.uncertainty.ranked_pool(context)
-        n_candidates = min(ceil_div(budget, self.selection_ratio), len(ranked))
-        quality = {}
-        if "filter_passed" in info:
-            # peak_count: more passes than needed keep the top-ranked; fewer are filled by the ranking.
-            info["candidates_from_fill"] = max(0, n_candidates - info["filter_passed"])
-            quality["filter_pass_fraction"] = info["filter_pass_fraction"]
-        info["scores"] = scores[:n_candidates].tolist()
-        return ranked[:n_candidates], self.selection_ratio, Picked(ranked, quality=quality, info=info)
+        candidates = uncertain_candidates(self.uncertainty, context, budget, self.selection_ratio)
+        return candidates.ids, self.selection_ratio, candidates
 
 
 class HeatmapAnnoy(HeatmapDiversity):

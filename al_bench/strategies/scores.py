@@ -14,7 +14,8 @@ Modes of :func:`uncertainty_scores` (higher = more uncertain = picked first):
   then mean peak ascending, so images that pass always come first and the ranking also orders the fill
   when too few pass.
 
-:func:`mpe_scores` is multiple-peak entropy (Liu & Ferrari 2017).
+:func:`mpe_scores` is multiple-peak entropy (Liu & Ferrari 2017) over the peaks at or above the
+decoder's peak threshold (and, optionally, a fraction of the keypoint's maximum).
 """
 
 from __future__ import annotations
@@ -69,16 +70,48 @@ def uncertainty_scores(
     raise ValueError(f"unknown uncertainty mode {mode!r}; valid modes: {', '.join(MODES)}")
 
 
-def mpe_scores(peaks: np.ndarray) -> np.ndarray:
+def mpe_peak_mask(
+    peaks: np.ndarray, peak_threshold: float = 0.1, relative_threshold: float = 0.0
+) -> np.ndarray:
+    """Which NMS peaks count as keypoint candidates for multiple-peak entropy: ``(N, 17, M)`` bool.
+
+    A peak counts when it is positive, at least ``peak_threshold`` (the decoder's
+    ``infer.decode.peak_threshold``: weaker peaks are never keypoint candidates; the decoder keeps peaks
+    strictly above it, which differs only for a peak exactly at the threshold) and at least
+    ``relative_threshold`` times its keypoint's maximum. ``pose.decode.peak_values`` keeps *every*
+    positive local maximum, so without these cuts the near-zero ripples of a heatmap count as peaks.
+    """
+    if peak_threshold < 0 or not 0 <= relative_threshold <= 1:
+        raise ValueError(
+            f"mpe needs peak_threshold >= 0 and relative_threshold in [0, 1]; "
+            f"got {peak_threshold} and {relative_threshold}"
+        )
+    # Compared in float32, as the decoder compares its float32 maps (float32(0.08) < 0.08 in float64).
+    p = np.asarray(peaks, dtype=np.float32)
+    cut = np.maximum(
+        np.float32(peak_threshold), np.float32(relative_threshold) * p.max(axis=2, keepdims=True)
+    )
+    return (p > 0) & (p >= cut)
+
+
+def mpe_scores(peaks: np.ndarray, peak_threshold: float = 0.1, relative_threshold: float = 0.0) -> np.ndarray:
     """Multiple-peak entropy per image (Liu & Ferrari 2017), summed over keypoints.
 
-    For each keypoint the NMS peaks with value > 0 are softmax-normalised, ``q_i = exp(p_i) / sum_j
-    exp(p_j)``, and their entropy ``-sum_i q_i log q_i`` is taken. Padding (0) and non-positive values
-    are "no peak". A keypoint with 0 or 1 peaks has entropy 0 (one peak is unambiguous), so an image
-    whose keypoints all have at most one peak scores 0 and comes last.
+    For each keypoint the peaks that count (:func:`mpe_peak_mask`) are softmax-normalised,
+    ``q_i = exp(p_i) / sum_j exp(p_j)``, and their entropy ``-sum_i q_i log q_i`` is taken. Padding (0)
+    and peaks below the thresholds are "no peak". A keypoint with one counted peak is unambiguous and has
+    entropy 0; so has a keypoint with none (all its peaks below the thresholds): it is absent, not
+    ambiguous, so an image the model sees nothing in scores 0 and comes last (low activation is what
+    the ``uncertainty`` strategy targets). Liu & Ferrari score single-person crops: in a multi-person
+    image several counted peaks of one keypoint are often several persons, so MPE also favours crowds.
+
+    Measured on a tiny model trained 250 steps on 100 synthetic images (300 pool images, M = 8): every
+    positive local maximum counted gave scores 33.9-35.3 (ceiling 17 ln 8 = 35.35; Spearman 0.97 with
+    ``1 - mean max``); at peak_threshold 0.1 they span 0-32.3 (Spearman -0.42), 0-23.5 with
+    relative_threshold 0.5.
     """
     p = np.asarray(peaks, dtype=np.float64)
-    valid = p > 0
+    valid = mpe_peak_mask(p, peak_threshold, relative_threshold)
     shifted = np.where(valid, p - np.where(valid, p, -np.inf).max(axis=2, keepdims=True), 0.0)
     weights = np.where(valid, np.exp(shifted), 0.0)
     total = weights.sum(axis=2, keepdims=True)

@@ -62,6 +62,7 @@ def test_heatmap_walk_takes_most_uncertain_of_each_cluster(make_context, cls, in
     assert sel.ids.tolist() == expected
     assert sel.info["n_candidates"] == 15 and sel.info["n_suppress"] == 4 and sel.info["n_filled"] == 0
     assert sel.quality["overlap_exact"] == 1.0 and sel.quality["knn_recall"] == 1.0
+    assert sel.quality["knn_recall_at10"] == 1.0
     # Every point lies within its cluster (radius ~0.1 * sqrt(4) * a few) of a selected one.
     assert 0 < sel.quality["coverage_radius"] < 1.0
     assert set(sel.timings) >= {
@@ -155,7 +156,7 @@ def test_diversity_covers_clusters_and_is_deterministic(make_context):
     assert sorted(by_id.ids.tolist()) == sorted(first_of_cluster)
 
 
-@pytest.mark.parametrize("name", ["random", "heatmap_annoy", "diversity", "coreset"])
+@pytest.mark.parametrize("name", ["random", "heatmap_annoy", "diversity", "coreset", "uncertainty_random"])
 def test_seeded_runs_repeat_and_never_pick_labeled_or_duplicates(make_context, name):
     rng = np.random.default_rng(11)
     ids = np.sort(rng.choice(10_000, 120, replace=False))
@@ -269,3 +270,16 @@ def test_every_strategy_preset_builds_from_the_main_config(strategy, index, tmp_
         assert built.index_cfg["name"] == "exact" and built.index_cfg["metric"] == cfg.index.metric
     if strategy == "diversity":
         assert built.index_cfg["name"] == index
+
+
+def test_mpe_preset_follows_the_decoders_peak_threshold(make_context):
+    cfg = OmegaConf.create({"infer": {"decode": {"peak_threshold": 0.3}},
+                            "strategy": OmegaConf.load(CONF / "strategy/mpe.yaml")})  # fmt: skip
+    mpe = build_strategy(cfg)
+    assert mpe.peak_threshold == 0.3 and mpe.relative_threshold == 0.0
+    peaks = np.zeros((2, 17, 3), dtype=np.float32)
+    peaks[0, 0] = [0.8, 0.25, 0.25]  # noise below 0.3: unambiguous
+    peaks[1, 0] = [0.5, 0.45, 0.0]  # two candidates
+    sel = mpe.select(make_context([1, 2], peaks=peaks), 2)
+    assert sel.ids.tolist() == [2, 1] and sel.info["scores"][1] == 0.0
+    assert sel.info["mpe_multi_peak_fraction"] == pytest.approx(1 / 34)

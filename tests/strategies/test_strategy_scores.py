@@ -50,3 +50,40 @@ def test_mpe_known_entropies_and_padding_excluded():
     p = np.exp([1.0, 0.5]) / np.exp([1.0, 0.5]).sum()
     expected = [0.0, np.log(2), np.log(3), -(p * np.log(p)).sum()]
     np.testing.assert_allclose(mpe_scores(peaks), expected, rtol=1e-6)
+
+
+def _one_keypoint(values, m=8):
+    """One image whose keypoint 0 has these NMS peaks (the other 16 keypoints have none)."""
+    peaks = np.zeros((1, 17, m), dtype=np.float32)
+    peaks[0, 0, : len(values)] = values
+    return peaks
+
+
+def test_mpe_noise_peaks_below_the_threshold_do_not_count():
+    confident = _one_keypoint([0.9, 0.06, 0.05, 0.05, 0.04, 0.03, 0.02, 0.01])  # what peak_values yields
+    ambiguous = _one_keypoint([0.6, 0.58])
+    peaks = np.concatenate([confident, ambiguous])
+    scores = mpe_scores(peaks, peak_threshold=0.1)
+    assert scores[0] == 0.0 and scores[0] < scores[1]
+    q = np.exp([0.6, 0.58]) / np.exp([0.6, 0.58]).sum()
+    assert scores[1] == pytest.approx(-(q * np.log(q)).sum(), rel=1e-6)
+    # Counting every positive local maximum (the old behaviour) inverts the order.
+    unfiltered = mpe_scores(peaks, peak_threshold=0.0)
+    assert unfiltered[0] > unfiltered[1]
+
+
+def test_mpe_relative_threshold_drops_peaks_weak_against_the_keypoint_maximum():
+    # Noise peaks at 0.2 pass the absolute threshold 0.1 but not half of the 0.9 maximum.
+    peaks = np.concatenate([_one_keypoint([0.9, 0.2, 0.2, 0.2]), _one_keypoint([0.6, 0.58])])
+    absolute = mpe_scores(peaks, peak_threshold=0.1)
+    assert absolute[0] > absolute[1]
+    relative = mpe_scores(peaks, peak_threshold=0.1, relative_threshold=0.5)
+    assert relative[0] == 0.0 and relative[1] == pytest.approx(absolute[1])
+    with pytest.raises(ValueError, match="relative_threshold in"):
+        mpe_scores(peaks, relative_threshold=1.5)
+
+
+def test_mpe_keypoints_whose_peaks_are_all_below_the_threshold_score_zero():
+    weak = _one_keypoint([0.09, 0.09, 0.08])  # three near-equal peaks, none a decoder candidate
+    np.testing.assert_array_equal(mpe_scores(weak, peak_threshold=0.1), [0.0])
+    np.testing.assert_allclose(mpe_scores(weak, peak_threshold=0.08), [np.log(3)], rtol=1e-3)
