@@ -108,7 +108,8 @@ class LowestPeakStrategy:
         )
 
 
-def make_context(cfg, model, source, pool_ids, labeled_ids, rng, fingerprint):
+def make_context(cfg, model, source, pool_ids, labeled_ids, rng, fingerprint, labels_source=None):
+    # labels_source (the unrestricted pool, for label-using controls) is accepted and unused here.
     return SimpleNamespace(
         pool_ids=np.asarray(pool_ids),
         labeled_ids=np.asarray(labeled_ids),

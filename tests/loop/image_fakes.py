@@ -31,7 +31,7 @@ def predict(model, source, image_ids, cfg, want=("results",)):
     return fakes.predict(model, source, image_ids, cfg, want)
 
 
-def make_context(cfg, model, source, pool_ids, labeled_ids, rng, fingerprint=""):
+def make_context(cfg, model, source, pool_ids, labeled_ids, rng, fingerprint="", labels_source=None):
     from types import SimpleNamespace
 
     return SimpleNamespace(
