@@ -6,10 +6,12 @@ condition. Plain numpy / scipy only: this package imports neither the loop, the 
 torch, so both readers compute exactly the same values.
 """
 
-from al_bench.stats.aulc import common_range, interpolate, normalized_aulc, paired_aulc
+from al_bench.stats.aulc import aulc_between, common_range, interpolate, normalized_aulc, paired_aulc
 from al_bench.stats.axes import AXES, COST_PARAMS, annotation_cost, axis_label
 from al_bench.stats.paired import (
+    PAIRED_COLUMNS,
     paired_differences,
+    reference_candidates,
     reference_for,
     sign_flip_p,
     sign_flip_p_floor,
@@ -19,13 +21,16 @@ from al_bench.stats.paired import (
 __all__ = [
     "AXES",
     "COST_PARAMS",
+    "PAIRED_COLUMNS",
     "annotation_cost",
+    "aulc_between",
     "axis_label",
     "common_range",
     "interpolate",
     "normalized_aulc",
     "paired_aulc",
     "paired_differences",
+    "reference_candidates",
     "reference_for",
     "sign_flip_p",
     "sign_flip_p_floor",

@@ -75,26 +75,27 @@ def common_range(*curves_x: ArrayLike) -> tuple[float, float]:
     return float(max(starts)), float(min(ends))
 
 
+def aulc_between(x: ArrayLike, y: ArrayLike, low: float, high: float) -> float:
+    """AULC of a curve over ``[low, high]`` only, the ends linearly interpolated (NaN outside its range).
+
+    The curve is evaluated on its own x values inside the range plus the two ends, so the trapezoid
+    rule stays exact for the piecewise-linear curve.
+    """
+    if not (math.isfinite(low) and math.isfinite(high)) or low > high:
+        return math.nan
+    xs = np.asarray(x, dtype=float)
+    grid = np.unique(np.array([low, *xs[(xs > low) & (xs < high)], high]))
+    return normalized_aulc(grid, interpolate(x, y, grid))
+
+
 def paired_aulc(
     xa: ArrayLike, ya: ArrayLike, xb: ArrayLike, yb: ArrayLike
 ) -> tuple[float, float, float, float]:
-    """AULC of two curves over the x range common to both.
-
-    Both curves are evaluated (linear interpolation) on the union of their own x values inside the
-    common range plus its two ends, so the trapezoid rule stays exact for each piecewise-linear curve.
+    """AULC of two curves over the x range common to both (:func:`common_range`, :func:`aulc_between`).
 
     Returns:
         ``(aulc_a, aulc_b, low, high)``; the AULCs are NaN when the ranges do not overlap. When the
         common range is one point (single-round curves) each AULC is the curve's value there.
     """
     low, high = common_range(xa, xb)
-    if not (math.isfinite(low) and math.isfinite(high)) or low > high:
-        return math.nan, math.nan, low, high
-    inside = [v for v in np.concatenate([np.asarray(xa, float), np.asarray(xb, float)]) if low < v < high]
-    grid = np.unique(np.array([low, *inside, high]))
-    return (
-        normalized_aulc(grid, interpolate(xa, ya, grid)),
-        normalized_aulc(grid, interpolate(xb, yb, grid)),
-        low,
-        high,
-    )
+    return aulc_between(xa, ya, low, high), aulc_between(xb, yb, low, high), low, high

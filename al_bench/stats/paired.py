@@ -172,6 +172,16 @@ def _settings(name: str) -> set[str]:
     return set(name.split()[1:])
 
 
+def reference_candidates(
+    reference: str, names: Mapping[str, str], strategies: Mapping[str, str]
+) -> list[str]:
+    """The conditions ``reference`` designates: the one of that name, else all of that name or strategy."""
+    exact = [c for c in names if names[c] == reference]
+    if len(exact) == 1:
+        return exact
+    return exact or [c for c in names if strategies.get(c) == reference]
+
+
 def reference_for(
     condition: str, reference: str, names: Mapping[str, str], strategies: Mapping[str, str]
 ) -> str | None:
@@ -190,8 +200,7 @@ def reference_for(
         names: ``{condition: condition_name}`` of all conditions.
         strategies: ``{condition: strategy}``.
     """
-    exact = [c for c in names if names[c] == reference]
-    candidates = exact if len(exact) == 1 else exact or [c for c in names if strategies.get(c) == reference]
+    candidates = reference_candidates(reference, names, strategies)
     if condition in candidates or not candidates:
         return None
     if len(candidates) == 1:
