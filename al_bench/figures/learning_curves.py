@@ -23,6 +23,7 @@ from al_bench.figures.runs import (
     with_axis,
 )
 from al_bench.figures.stats import auc_table, curve_band, full_pool_level, paired_table
+from al_bench.stats import verdict as stats_verdict
 from al_bench.stats.axes import axis_label
 
 
@@ -240,14 +241,8 @@ def write_paired_table(
 
 
 def verdict(row, reference: str = "random") -> str:
-    """How a paired row reads: better / worse than, or not distinguishable from, the reference."""
-    if row.seeds < 2:
-        return f"n/a ({row.seeds} seed{'s' * (row.seeds != 1)})"
-    if row.delta_aulc_ci_low > 0:
-        return f"better than {reference}"
-    if row.delta_aulc_ci_high < 0:
-        return f"worse than {reference}"
-    return f"not distinguishable from {reference}"
+    """How a paired row reads (:func:`al_bench.stats.verdict`)."""
+    return stats_verdict(int(row.seeds), row.delta_aulc_ci_low, row.delta_aulc_ci_high, reference)
 
 
 def format_paired_table(table: pd.DataFrame) -> str:

@@ -59,6 +59,11 @@ class RunResult:
         mlflow_run_id: its MLflow run.
         rounds: per round, the metrics logged at ``step = round``.
         experiment_name: the MLflow experiment it logged to.
+        condition: hash of the result-relevant config without the seed (runs of one condition differ
+            only in seed); '' in files written before conditions existed.
+        condition_name: readable name of the condition (``heatmap_annoy ratio=0.2 n_trees=10``).
+        uses_labels: the strategy reads the pool's labels (the ``oracle_loss`` positive control).
+        status: ``FINISHED`` when every round was logged (else e.g. ``FAILED``, ``RUNNING``).
     """
 
     run_name: str
@@ -70,6 +75,10 @@ class RunResult:
     mlflow_run_id: str | None
     rounds: list[dict]
     experiment_name: str = "al_bench"
+    condition: str = ""
+    condition_name: str = ""
+    uses_labels: bool = False
+    status: str = "FINISHED"
 
     @property
     def final_ap(self) -> float:

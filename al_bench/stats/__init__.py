@@ -16,6 +16,7 @@ from al_bench.stats.paired import (
     sign_flip_p,
     sign_flip_p_floor,
     t_interval,
+    verdict,
 )
 
 __all__ = [
@@ -35,4 +36,5 @@ __all__ = [
     "sign_flip_p",
     "sign_flip_p_floor",
     "t_interval",
+    "verdict",
 ]

@@ -212,3 +212,18 @@ def reference_for(
     best = max(len(_settings(names[c])) for c in fitting)
     chosen = [c for c in fitting if len(_settings(names[c])) == best]
     return chosen[0] if len(chosen) == 1 else None
+
+
+def verdict(seeds: int, low: float, high: float, reference: str = "random") -> str:
+    """How a paired interval reads: better / worse than, or not distinguishable from, the reference.
+
+    "not distinguishable" means the 95 % interval of the mean per-seed difference covers 0: at this
+    number of seeds the data cannot tell the two apart (which is not evidence that they are equal).
+    """
+    if seeds < 2 or not (math.isfinite(low) and math.isfinite(high)):
+        return f"n/a ({seeds} seed{'s' * (seeds != 1)})"
+    if low > 0:
+        return f"better than {reference}"
+    if high < 0:
+        return f"worse than {reference}"
+    return f"not distinguishable from {reference}"
