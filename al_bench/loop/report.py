@@ -354,9 +354,15 @@ def control_line(results: Sequence[RunResult], reference: str = REFERENCE) -> st
             f"[{row['delta_aulc_ci_low']:+.4f}, {row['delta_aulc_ci_high']:+.4f}], p={row['p_value']:.3g} "
             f"(floor {row['p_floor']:.3g}), {row['seeds']} seed{'s' * (row['seeds'] != 1)}"
         )
+        floor = row["p_floor"]
+        caveat = (
+            f" (with {row['seeds']} seeds the exact p cannot go below {floor:.3g}: use >= 6 seeds for p < 0.05)"
+            if floor > 0.05
+            else ""
+        )
         if row["seeds"] >= 2 and row["delta_aulc_ci_low"] > 0:
             lines.append(
-                f"Control: {numbers}: the oracle beats {reference}, so a selection effect is detectable."
+                f"Control: {numbers}: the oracle beats {reference}, so a selection effect is detectable{caveat}."
             )
         else:
             lines.append(f"Control: {NO_EFFECT} ({numbers}).")
