@@ -441,8 +441,8 @@ def summarize(invocation_dir: Path) -> str | None:
             else f"(no paired table on {axis}: no {REFERENCE} runs or axis not logged)"
         )
     sections.append(
-        "Ranking of the methods by normalised AULC on images (mean over seeds; controls not ranked)\n"
-        + format_ranking(ranking(results))
+        "Ranking by normalised area under the AP learning curve (methods, x = images, mean over seeds; "
+        "controls not ranked)\n" + format_ranking(ranking(results))
     )
     sections.append(control_line(results))
     text = "\n\n".join([s for s in sections if s] + [f"Learning curves: {figure_path}", *stores])
