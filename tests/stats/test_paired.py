@@ -104,3 +104,18 @@ def test_reference_for_matches_settings():
     assert reference_for("h1", "uncertainty", names, strategies) is None
     single = {"r": "random", "h": "heatmap_annoy ratio=0.2"}
     assert reference_for("h", "random", single, {"r": "random", "h": "heatmap_annoy"}) == "r"
+
+
+def test_stats_imports_neither_loop_figures_mlflow_nor_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, al_bench.stats; "
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('mlflow', 'torch') "
+        "or m.startswith(('al_bench.loop', 'al_bench.figures'))]; print(bad)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert out.stdout.strip() == "[]"
