@@ -32,6 +32,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--metric", default="ap", help="learning-curve metric, e.g. ap, ap50, person_count_accuracy"
     )
     parser.add_argument(
+        "--reference",
+        default="random",
+        help="condition_name (or strategy) the paired table compares every condition with (default: random)",
+    )
+    parser.add_argument(
+        "--x",
+        dest="axis",
+        choices=["images", "persons", "keypoints", "cost"],
+        default="images",
+        help="x axis of the learning curves, AULC and paired tables: labeled images, persons, "
+        "keypoints, or annotation cost in seconds (params cost.per_image_s/per_person_s/per_keypoint_s)",
+    )
+    parser.add_argument(
         "--no-heatmaps",
         action="store_true",
         help="skip poster Figure 2 (pose inference on a pool sample; the slowest figure)",
@@ -51,15 +64,27 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or os.path.join("figures", args.experiment)
     print(f"al-bench-figures: experiment {args.experiment!r} from {uri} -> {out}")
     try:
-        report = write_all_figures(uri, args.experiment, out, args.metric, with_heatmaps=not args.no_heatmaps)
+        report = write_all_figures(
+            uri,
+            args.experiment,
+            out,
+            args.metric,
+            with_heatmaps=not args.no_heatmaps,
+            reference=args.reference,
+            axis=args.axis,
+        )
     except FiguresError as exc:
         print(f"al-bench-figures: {exc}", file=sys.stderr)
         return 2
     for name, paths in report.written.items():
         for path in paths:
             print(f"wrote {path}  [{name}]")
+    if report.incomplete_text:
+        print("\n" + report.incomplete_text)
     if report.auc_text:
         print("\n" + report.auc_text + "\n")
+    if report.paired_text:
+        print(report.paired_text + "\n")
     for name, reason in report.skipped.items():
         print(f"skipped {name}: {reason}")
     for name, error in report.failed.items():

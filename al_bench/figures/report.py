@@ -15,8 +15,14 @@ import pandas as pd
 from al_bench.figures.coverage import plot_coverage
 from al_bench.figures.gallery import plot_selection_grid
 from al_bench.figures.heatmaps import plot_activation_extremes
-from al_bench.figures.learning_curves import format_auc_table, plot_learning_curves, write_auc_table
-from al_bench.figures.runs import FiguresError, load_runs
+from al_bench.figures.learning_curves import (
+    format_auc_table,
+    format_paired_table,
+    plot_learning_curves,
+    write_auc_table,
+    write_paired_table,
+)
+from al_bench.figures.runs import FiguresError, format_incomplete, load_runs, split_runs
 from al_bench.figures.sweeps import SWEEP_PARAMS, plot_sweep, swept_params
 from al_bench.figures.timing import plot_sampling_time, timing_table
 
@@ -32,6 +38,10 @@ class FigureReport:
         auc_table: the AUC table (None when the learning-curve metric was not logged).
         auc_text: its printable form.
         timing: the sampling-time table (None when no timing was logged).
+        incomplete: runs left out of every figure (failed, unfinished, missing rounds, superseded).
+        incomplete_text: their printable list ('' when none).
+        paired: the paired table against the reference (None when it could not be made).
+        paired_text: its printable form.
     """
 
     written: dict[str, list[Path]] = field(default_factory=dict)
@@ -40,6 +50,10 @@ class FigureReport:
     auc_table: pd.DataFrame | None = None
     auc_text: str = ""
     timing: pd.DataFrame | None = None
+    incomplete: pd.DataFrame | None = None
+    incomplete_text: str = ""
+    paired: pd.DataFrame | None = None
+    paired_text: str = ""
 
     def attempt(self, name: str, make: Callable[[], list[Path]]) -> None:
         """Run one figure function and file its outcome under ``name``."""
@@ -58,6 +72,8 @@ def write_all_figures(
     metric: str = "ap",
     runs: pd.DataFrame | None = None,
     with_heatmaps: bool = True,
+    reference: str = "random",
+    axis: str = "images",
 ) -> FigureReport:
     """Write every figure and table the experiment's runs allow.
 
@@ -68,6 +84,9 @@ def write_all_figures(
         metric: learning-curve metric (``ap``, ``person_count_accuracy``, ...).
         runs: an already loaded tidy table (skips reloading).
         with_heatmaps: include poster Figure 2 (runs pose inference on a pool sample: slowest figure).
+        reference: condition name (or strategy) the paired table compares with (``--reference``).
+        axis: x axis of the learning curves, AULC and paired tables (``images``, ``persons``,
+            ``keypoints``, ``cost``).
 
     Returns:
         A :class:`FigureReport`.
@@ -76,12 +95,17 @@ def write_all_figures(
         StoreUnreachableError, ExperimentNotFoundError, FiguresError: the runs cannot be loaded at all.
     """
     out = Path(out_dir)
-    runs = load_runs(tracking_uri, experiment) if runs is None else runs
-    report = FigureReport()
+    loaded = load_runs(tracking_uri, experiment) if runs is None else runs
+    runs, report = _complete_and_listed(loaded, out)
 
     def auc() -> list[Path]:
-        report.auc_table, path = write_auc_table(runs, out, metric)
+        report.auc_table, path = write_auc_table(runs, out, metric, axis, reference)
         report.auc_text = format_auc_table(report.auc_table, metric)
+        return [path]
+
+    def paired() -> list[Path]:
+        report.paired, path = write_paired_table(runs, out, metric, reference, axis)
+        report.paired_text = format_paired_table(report.paired)
         return [path]
 
     def timing() -> list[Path]:
@@ -90,8 +114,12 @@ def write_all_figures(
         report.timing.to_csv(path, index=False, float_format="%.6g")
         return [*plot_sampling_time(runs, out), path]
 
-    report.attempt(f"learning_curve_{metric}", lambda: plot_learning_curves(runs, out, metric))
-    report.attempt(f"auc_{metric}", auc)
+    suffix = "" if axis == "images" else f"_{axis}"
+    report.attempt(
+        f"learning_curve_{metric}{suffix}", lambda: plot_learning_curves(runs, out, metric, axis=axis)
+    )
+    report.attempt(f"auc_{metric}{suffix}", auc)
+    report.attempt(f"paired_vs_{reference}{suffix}", paired)
     report.attempt("sampling_time", timing)
     swept = swept_params(runs)
     for key in SWEEP_PARAMS:
@@ -107,3 +135,25 @@ def write_all_figures(
     else:
         report.skipped["activation_extremes"] = "not requested (--no-heatmaps)"
     return report
+
+
+INCOMPLETE_FILE = "incomplete_runs.csv"
+
+
+def _complete_and_listed(runs: pd.DataFrame, out: Path) -> tuple[pd.DataFrame, FigureReport]:
+    """The complete runs, and a report that lists the others (written to ``incomplete_runs.csv``).
+
+    The CSV is written even when empty, so a stale list from an earlier call never lingers.
+    """
+    complete, incomplete = split_runs(runs)
+    if complete.empty:
+        detail = format_incomplete(incomplete)
+        raise FiguresError(
+            "no complete run (FINISHED with every round logged)" + (f"; {detail}" if detail else "")
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / INCOMPLETE_FILE
+    incomplete.to_csv(path, index=False)
+    report = FigureReport(incomplete=incomplete, incomplete_text=format_incomplete(incomplete))
+    report.written["incomplete_runs"] = [path]
+    return complete, report

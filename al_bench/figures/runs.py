@@ -8,7 +8,9 @@ metric, so learning curves are rebuilt from ``MlflowClient.get_metric_history``.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -18,7 +20,7 @@ import pandas as pd
 from tqdm import tqdm
 
 # Keys of the tidy table that are not metrics (metrics keep their bare MLflow names).
-ID_COLUMNS = ("run_id", "run_name", "status", "strategy", "seed", "step")
+ID_COLUMNS = ("run_id", "run_name", "status", "strategy", "seed", "step", "start_time")
 PARAM_PREFIX = "params."
 TAG_PREFIX = "tags."
 
@@ -111,14 +113,21 @@ def _metric_rows(client, run) -> dict[int, dict[str, float]]:
 
 
 def _latest_per_run_key(runs: list) -> list:
-    """Drop superseded duplicates: a resumed or repeated (strategy, seed) must count once."""
+    """Drop superseded duplicates: a resumed or repeated (strategy, seed) must count once.
+
+    A FINISHED run beats an unfinished one of the same key; among equals the latest start wins.
+    """
     chosen: dict[str, object] = {}
     unkeyed = []
+
+    def rank(run) -> tuple:
+        return (run.info.status == "FINISHED", run.info.start_time or 0)
+
     for run in runs:
         key = run.data.tags.get("run_key")
         if key is None:
             unkeyed.append(run)
-        elif key not in chosen or run.info.start_time > chosen[key].info.start_time:
+        elif key not in chosen or rank(run) > rank(chosen[key]):
             chosen[key] = run
     return unkeyed + list(chosen.values())
 
@@ -139,10 +148,13 @@ def load_runs(tracking_uri: str, experiment: str, progress: bool = True) -> pd.D
 
     Returns:
         One row per run x step, sorted by strategy, seed, step. Columns: ``run_id``, ``run_name``,
-        ``status``, ``strategy`` (tag), ``seed`` (int), ``step`` (the AL round), one column per metric
-        under its MLflow name (``n_labeled``, ``ap``, ``sampling_time_s``, ...; NaN where a round did
-        not log it), ``params.<key>`` (strings, as MLflow stores them) and ``tags.<key>``.
-        Runs sharing a ``run_key`` tag are de-duplicated (latest start wins).
+        ``status``, ``strategy`` (tag), ``seed`` (int), ``step`` (the AL round), ``start_time`` (ms),
+        one column per metric under its MLflow name (``n_labeled``, ``ap``, ``sampling_time_s``, ...;
+        NaN where a round did not log it), ``params.<key>`` (strings, as MLflow stores them),
+        ``tags.<key>``, and ``condition``, ``condition_name``, ``role`` (:func:`add_conditions`).
+        Runs of every status are kept, so that :func:`split_runs` can list the unusable ones; a run
+        that logged no metric at all is one row with ``step`` = -1. Runs sharing a ``run_key`` tag are
+        de-duplicated (a FINISHED one first, then the latest start).
 
     Raises:
         StoreUnreachableError: the store cannot be opened.
@@ -171,15 +183,24 @@ def load_runs(tracking_uri: str, experiment: str, progress: bool = True) -> pd.D
             "status": run.info.status,
             "strategy": strategy,
             "seed": _seed_of(run),
+            "start_time": run.info.start_time,
         }
         base.update({PARAM_PREFIX + k: v for k, v in run.data.params.items()})
         base.update({TAG_PREFIX + k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")})
-        for step, metrics in _metric_rows(client, run).items():
+        by_step = _metric_rows(client, run)
+        for step, metrics in by_step.items():
             rows.append({**base, "step": step, **metrics})
+        if not by_step:  # e.g. FAILED before round 0: kept so that it is listed as incomplete
+            rows.append({**base, "step": NO_ROUND})
     table = pd.DataFrame(rows)
-    if table.empty:
+    if table.empty or (table["step"] == NO_ROUND).all():
         raise FiguresError(f"experiment {experiment!r} in {tracking_uri!r} has runs but no metrics yet")
-    return table.sort_values(["strategy", "seed", "step"], kind="stable").reset_index(drop=True)
+    table = table.sort_values(["strategy", "seed", "step"], kind="stable").reset_index(drop=True)
+    return add_conditions(table)
+
+
+NO_ROUND = -1
+"""``step`` of the one placeholder row of a run that logged no metric."""
 
 
 def metric_columns(runs: pd.DataFrame) -> list[str]:
@@ -269,42 +290,125 @@ def download_artifact(tracking_uri: str, run_id: str, artifact_path: str, dst_di
     return Path(client.download_artifacts(run_id, artifact_path, str(dst_dir)))
 
 
-DEFAULT_CONDITION_PARAMS = ("strategy.selection_ratio", "index.n_trees", "al.budget", "al.initial")
-"""Config keys that, when they vary among one strategy's runs, make separate conditions (curves)."""
+NON_RESULT_PARAMS = ("seed", "run_name", "num_threads")
+"""Params that never make a condition: the seed (averaged over) and what cannot change results."""
+
+NON_RESULT_PREFIXES = ("paths.", "tracking.", "hydra.")
+
+NEUTRAL_PARAMS = (
+    "train.progress",
+    "train.num_workers",
+    "train.log_every",
+    "infer.batch_size",
+    "infer.num_workers",
+    "index.chunk_size",
+    "index.progress",
+    "embedding.batch_size",
+    "embedding.num_workers",
+    "embedding.progress",
+)
+"""Settings the loop documents as not changing results (progress bars, workers, batch and chunk sizes)."""
+
+CONTROL_ROLE, METHOD_ROLE, FULL_POOL_ROLE = "control", "method", "full_pool"
 
 
-def add_conditions(
-    runs: pd.DataFrame, condition_params: tuple[str, ...] = DEFAULT_CONDITION_PARAMS
-) -> pd.DataFrame:
-    """Add a ``condition`` column: the strategy, plus every swept param that varies within it.
+def _result_params(params: dict[str, str], seed) -> dict[str, str]:
+    """The params that define a condition (fallback for runs logged before the ``condition`` tag).
 
-    Seeds of one condition are pooled into one curve; a sweep over ``strategy.selection_ratio``
-    therefore gives one curve per ratio instead of mixing them.
+    Leaves out the seed, :data:`NON_RESULT_PARAMS`, :data:`NEUTRAL_PARAMS`, ``paths.*`` /
+    ``tracking.*`` / ``hydra.*``, and ``<group>.seed`` params that only follow the run's seed
+    (``index.seed: ${seed}``); every other difference makes another condition.
+    """
+    kept = {}
+    for key, value in params.items():
+        if key in NON_RESULT_PARAMS or key in NEUTRAL_PARAMS or key.startswith(NON_RESULT_PREFIXES):
+            continue
+        if key.endswith(".seed") and seed is not None and str(value) == str(seed):
+            continue
+        kept[key] = str(value)
+    return kept
+
+
+def _fallback_condition(result_params: dict[str, str], strategy: str) -> str:
+    """A stable hash of a run's result params (and strategy), like the loop's ``condition`` tag."""
+    text = json.dumps({"strategy": strategy, **result_params}, sort_keys=True)
+    return "p" + hashlib.sha1(text.encode()).hexdigest()[:11]
+
+
+def _short_names(keys: list[str]) -> dict[str, str]:
+    """Last component of each dotted key, the full key where two would read the same."""
+    last = [k.split(".")[-1] for k in keys]
+    return {k: (s if last.count(s) == 1 else k) for k, s in zip(keys, last)}
+
+
+def _fallback_names(runs: pd.DataFrame, params: dict[str, dict[str, str]]) -> dict[str, str]:
+    """Condition names for untagged conditions: the strategy plus the result params that vary within it."""
+    names: dict[str, str] = {}
+    firsts = runs.drop_duplicates("condition")
+    for strategy, part in firsts.groupby("strategy", sort=False):
+        conds = list(part["condition"])
+        keys = sorted({k for c in conds for k in params[c]})
+        varying = [k for k in keys if len({params[c].get(k) for c in conds}) > 1]
+        short = _short_names(varying)
+        for c in conds:
+            settings = [f"{short[k]}={params[c][k]}" for k in varying if k in params[c]]
+            names[c] = " ".join([strategy, *settings])
+    return names
+
+
+def _tag(runs: pd.DataFrame, name: str) -> pd.Series:
+    """A tag column as strings ('' where absent)."""
+    column = TAG_PREFIX + name
+    if column not in runs.columns:
+        return pd.Series("", index=runs.index)
+    return runs[column].fillna("").astype(str)
+
+
+def add_conditions(runs: pd.DataFrame) -> pd.DataFrame:
+    """Add ``condition`` (the key runs are grouped by), ``condition_name`` (its readable name) and ``role``.
+
+    ``condition`` is the run's ``condition`` tag (a hash of the result-relevant config without the seed,
+    written by the loop). Runs logged before that tag get a hash of their own params without the seed
+    and the settings that cannot change results (:func:`_result_params`), so runs whose params differ
+    never merge. ``condition_name`` is the ``condition_name`` tag, else the strategy plus the params that
+    vary among that strategy's conditions; a name two conditions share gets the condition appended.
+    ``role`` is ``control`` for runs that read labels (tag ``uses_labels=true``, the ``oracle_loss``
+    positive control), ``full_pool`` for the upper reference (tag ``kind=full_pool``), else ``method``.
 
     Args:
-        runs: tidy table from ``load_runs``.
-        condition_params: config keys considered (absent ones are ignored).
+        runs: tidy table from ``load_runs`` (or any table with ``run_id``, ``strategy``, ``seed``).
 
     Returns:
-        A copy of ``runs`` with ``condition`` (e.g. ``"heatmap_annoy"`` or
-        ``"heatmap_annoy selection_ratio=0.5"``).
+        A copy of ``runs`` with the three columns.
     """
     out = runs.copy()
-    out["condition"] = out["strategy"]
-    for strategy, part in out.groupby("strategy", sort=False):
-        varying = [
-            k for k in condition_params if PARAM_PREFIX + k in part and part[PARAM_PREFIX + k].nunique() > 1
-        ]
-        if not varying:
-            continue
-        short = [k.split(".")[-1] for k in varying]
-        values = part[[PARAM_PREFIX + k for k in varying]].astype(str).itertuples(index=False)
-        suffixes = [", ".join(f"{k}={v}" for k, v in zip(short, row)) for row in values]
-        out.loc[part.index, "condition"] = [strategy + CONDITION_SEPARATOR + s for s in suffixes]
+    tag_condition, tag_name = _tag(out, "condition"), _tag(out, "condition_name")
+    param_columns = [c for c in out.columns if c.startswith(PARAM_PREFIX)]
+    firsts = out.drop_duplicates("run_id")
+    by_run, params_of = {}, {}
+    for row in firsts.itertuples(index=True):
+        run_params = {
+            c[len(PARAM_PREFIX) :]: v
+            for c, v in zip(param_columns, firsts.loc[row.Index, param_columns])
+            if isinstance(v, str) or (v is not None and not (isinstance(v, float) and math.isnan(v)))
+        }
+        kept = _result_params(run_params, row.seed)
+        condition = tag_condition[row.Index] or _fallback_condition(kept, row.strategy)
+        by_run[row.run_id] = condition
+        params_of.setdefault(condition, kept)
+    out["condition"] = out["run_id"].map(by_run)
+    fallback = _fallback_names(out, params_of)
+    tagged = {c: n for c, n in zip(out["condition"], tag_name) if n}
+    names = {c: tagged.get(c) or fallback[c] for c in fallback}
+    counts = pd.Series(list(names.values())).value_counts()
+    names = {c: (n if counts[n] == 1 else f"{n} [{c[:8]}]") for c, n in names.items()}
+    out["condition_name"] = out["condition"].map(names)
+    uses_labels = _tag(out, "uses_labels").str.lower() == "true"
+    full_pool = (_tag(out, "kind") == "full_pool") | (out["strategy"] == "full_pool")
+    out["role"] = METHOD_ROLE
+    out.loc[uses_labels, "role"] = CONTROL_ROLE
+    out.loc[full_pool, "role"] = FULL_POOL_ROLE
     return out
-
-
-CONDITION_SEPARATOR = " | "
 
 
 def _number_or_text(value: str) -> tuple[int, float | str]:
@@ -316,14 +420,150 @@ def _number_or_text(value: str) -> tuple[int, float | str]:
 
 
 def condition_order(runs: pd.DataFrame) -> list[str]:
-    """Conditions of a table (from ``add_conditions``) in legend order: strategy order, then swept values."""
+    """Conditions of a table (from ``add_conditions``) in legend order: strategy order, then their settings."""
     from al_bench.figures.style import strategy_rank
 
-    pairs = runs[["condition", "strategy"]].drop_duplicates()
+    pairs = runs[["condition", "condition_name", "strategy"]].drop_duplicates("condition")
 
     def key(row) -> tuple:
-        rest = row.condition.split(CONDITION_SEPARATOR, 1)[1] if CONDITION_SEPARATOR in row.condition else ""
-        values = tuple(_number_or_text(kv.split("=", 1)[-1]) for kv in rest.split(", ") if kv)
-        return (strategy_rank(row.strategy), values)
+        settings = row.condition_name.split()[1:]
+        values = tuple((kv.split("=", 1)[0], _number_or_text(kv.split("=", 1)[-1])) for kv in settings)
+        return (strategy_rank(row.strategy), values, row.condition)
 
     return [row.condition for row in sorted(pairs.itertuples(index=False), key=key)]
+
+
+def condition_settings(name: str) -> str:
+    """The part of a condition name after the strategy (``ratio=0.2 n_trees=10``; '' for none)."""
+    return name.split(" ", 1)[1] if " " in name else ""
+
+
+# --- which runs count ------------------------------------------------------------------------------
+
+INCOMPLETE_COLUMNS = ("run_name", "condition_name", "seed", "status", "rounds_logged", "error", "reason")
+
+
+def _expected_rounds(part: pd.DataFrame, condition_max: int) -> int:
+    """Last round a run must have logged: ``params.al.rounds`` (0 for a full-pool run), else the
+    highest round any run of its condition logged (stores without that param)."""
+    if (part["role"] == FULL_POOL_ROLE).any():
+        return 0
+    column = PARAM_PREFIX + "al.rounds"
+    if column in part.columns:
+        value = pd.to_numeric(part[column], errors="coerce").dropna()
+        if len(value):
+            return int(value.iloc[0])
+    return condition_max
+
+
+def split_runs(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The runs that may enter a curve or a table, and the others with the reason.
+
+    A run counts when its status is FINISHED, it carries no ``error`` tag and it logged every round
+    ``0..al.rounds``. Of several counting runs of one condition and seed (a setting change that gave
+    a new run key) only the latest counts: seeds are never counted twice.
+
+    Args:
+        runs: tidy table from ``load_runs`` (``condition`` is added when missing).
+
+    Returns:
+        ``(complete, incomplete)``: the rows of the counting runs, and one row per other run with
+        :data:`INCOMPLETE_COLUMNS` (``rounds_logged`` = number of rounds with metrics; ``reason`` in
+        words).
+    """
+    runs = runs if "condition" in runs.columns else add_conditions(runs)
+    logged = runs[runs["step"] != NO_ROUND]
+    condition_max = logged.groupby("condition")["step"].max().to_dict()
+    keep, dropped = [], []
+    errors = _tag(runs, "error")
+    for run_id, part in runs.groupby("run_id", sort=False):
+        steps = set(part.loc[part["step"] != NO_ROUND, "step"].astype(int))
+        first = part.iloc[0]
+        expected = _expected_rounds(part, int(condition_max.get(first["condition"], 0)))
+        missing = sorted(set(range(expected + 1)) - steps)
+        error = errors[part.index[0]]
+        if first["status"] != "FINISHED":
+            reason = f"status {first['status']}"
+        elif error:
+            reason = "error tag"
+        elif missing:
+            reason = f"rounds {missing} not logged"
+        else:
+            keep.append(part)
+            continue
+        dropped.append(_incomplete_row(first, len(steps), error, reason))
+    complete = pd.concat(keep) if keep else runs.iloc[0:0]
+    latest = complete.groupby(["condition", "seed"])["start_time"].transform("max")
+    duplicate = complete["start_time"] != latest
+    for _, part in complete[duplicate].groupby("run_id", sort=False):
+        first = part.iloc[0]
+        dropped.append(_incomplete_row(first, len(part), "", "a later run of the same condition and seed"))
+    complete = complete[~duplicate].sort_values(["strategy", "seed", "step"], kind="stable")
+    return complete.reset_index(drop=True), pd.DataFrame(dropped, columns=list(INCOMPLETE_COLUMNS))
+
+
+def _incomplete_row(first: pd.Series, rounds_logged: int, error: str, reason: str) -> dict:
+    return {
+        "run_name": first["run_name"],
+        "condition_name": first["condition_name"],
+        "seed": first["seed"],
+        "status": first["status"],
+        "rounds_logged": rounds_logged,
+        "error": error,
+        "reason": reason,
+    }
+
+
+def complete_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """Only the rows of the runs that count (:func:`split_runs`), with conditions."""
+    return split_runs(runs)[0]
+
+
+def format_incomplete(incomplete: pd.DataFrame) -> str:
+    """The runs left out, one line each, for terminals and notebooks ('' when none)."""
+    if incomplete.empty:
+        return ""
+    lines = [f"{len(incomplete)} run(s) left out of every curve and table (incomplete):"]
+    for row in incomplete.itertuples(index=False):
+        error = f", error: {row.error}" if row.error else ""
+        lines.append(
+            f"  {row.run_name} [{row.condition_name}, seed {row.seed}]: {row.reason}, "
+            f"{row.rounds_logged} round(s) logged{error}"
+        )
+    return "\n".join(lines)
+
+
+# --- x axes --------------------------------------------------------------------------------------
+
+
+def with_axis(runs: pd.DataFrame, axis: str = "images") -> tuple[pd.DataFrame, str]:
+    """The table with the x values of ``axis`` in a column, and that column's name.
+
+    ``images``, ``persons`` and ``keypoints`` are the logged ``n_labeled``, ``n_persons``,
+    ``n_keypoints``; ``cost`` is computed per row from them and the run's ``cost.*`` params
+    (:mod:`al_bench.stats.axes`).
+
+    Raises:
+        FiguresError: the axis is unknown, or its metrics / cost params were not logged.
+    """
+    from al_bench.stats.axes import AXES, COST_PARAMS, annotation_cost
+
+    if axis not in AXES:
+        raise FiguresError(f"unknown x axis {axis!r}; choose one of {', '.join(AXES)}")
+    if axis != "cost":
+        column = AXES[axis]
+        if column not in runs.columns or runs[column].isna().all():
+            raise FiguresError(
+                f"runs did not log {column!r}, the x axis {axis!r} (older runs log only n_labeled)"
+            )
+        return runs, column
+    needed = [AXES[a] for a in ("images", "persons", "keypoints")]
+    missing = [m for m in needed if m not in runs.columns] + [
+        p for p in COST_PARAMS if PARAM_PREFIX + p not in runs.columns
+    ]
+    if missing:
+        raise FiguresError(f"the cost axis needs {', '.join(missing)}, which these runs did not log")
+    rates = [pd.to_numeric(runs[PARAM_PREFIX + p], errors="coerce") for p in COST_PARAMS]
+    out = runs.copy()
+    out["annotation_cost_s"] = annotation_cost(*(runs[m] for m in needed), *rates)
+    return out, "annotation_cost_s"

@@ -25,6 +25,9 @@ STRATEGY_COLORS: dict[str, str] = {
     "heatmap_exact": "#9467bd",
     "coreset": "#8c564b",
     "mpe": "#e377c2",
+    "uncertainty_random": "#bcbd22",
+    "oracle_loss": "#444444",
+    "full_pool": "#000000",
 }
 """Fixed colour per known strategy; unknown strategies take the remaining tab10 colours in order."""
 
@@ -36,6 +39,9 @@ STRATEGY_LABELS: dict[str, str] = {
     "heatmap_exact": "heatmap + exact kNN",
     "coreset": "core-set (k-center)",
     "mpe": "multiple-peak entropy",
+    "uncertainty_random": "uncertainty + random subset",
+    "oracle_loss": "oracle loss (uses labels)",
+    "full_pool": "full pool",
 }
 
 METRIC_LABELS: dict[str, str] = {
@@ -49,6 +55,9 @@ METRIC_LABELS: dict[str, str] = {
     "sampling_time_s": "sampling time per round (s)",
     "train_time_s": "training time per round (s)",
     "n_labeled": "labeled images (count)",
+    "n_persons": "labeled persons (count)",
+    "n_keypoints": "labelled keypoints (count)",
+    "annotation_cost_s": "annotation cost (s)",
 }
 
 PARAM_LABELS: dict[str, str] = {
@@ -91,11 +100,13 @@ RC_PARAMS: dict[str, object] = {
 STRATEGY_ORDER: tuple[str, ...] = (
     "random",
     "uncertainty",
+    "uncertainty_random",
     "diversity",
     "coreset",
     "mpe",
     "heatmap_exact",
     "heatmap_annoy",
+    "oracle_loss",
 )
 """Legend and bar order: baselines first, the paper's method last; unknown strategies go after, by name."""
 
@@ -206,3 +217,10 @@ def save_figure(fig: plt.Figure, out_dir: str | Path, name: str) -> list[Path]:
         fig.savefig(path)
     plt.close(fig)
     return paths
+
+
+CONTROL_COLOR = "#555555"
+"""Label-using controls (the oracle) are drawn grey and dotted, apart from the methods."""
+
+FULL_POOL_COLOR = "#000000"
+"""The full-pool upper reference: a dashed black horizontal line."""

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from al_bench.figures import style
-from al_bench.figures.runs import PARAM_PREFIX, FiguresError
+from al_bench.figures.runs import FULL_POOL_ROLE, PARAM_PREFIX, FiguresError, complete_runs
 from al_bench.figures.stats import t_interval
 
 SWEEP_PARAMS = ("strategy.selection_ratio", "index.n_trees")
@@ -81,18 +81,25 @@ def sweep_table(
     column = PARAM_PREFIX + key
     if column not in runs.columns:
         raise FiguresError(f"no run logged param {key!r}")
+    runs = complete_runs(runs)  # a failed or cut-short run has no final value
+    runs = runs[runs["role"] != FULL_POOL_ROLE]
     subset, fixed = _hold_others_fixed(runs[runs[column].notna()], key, [o for o in others if o != key])
     per_run = []
     for _, part in subset.groupby("run_id", sort=False):
         part = part.sort_values("step")
         summary = _per_run_summary(part, metric)
         per_run.append(
-            {"strategy": part["strategy"].iloc[0], "value": float(part[column].iloc[0]), **summary}
+            {
+                "strategy": part["strategy"].iloc[0],
+                "value": float(part[column].iloc[0]),
+                "seed": part["seed"].iloc[0],
+                **summary,
+            }
         )
     per_run_df = pd.DataFrame(per_run)
     rows = []
     for (strategy, value), part in per_run_df.groupby(["strategy", "value"], sort=True):
-        row = {"strategy": strategy, "value": value, "n_seeds": len(part)}
+        row = {"strategy": strategy, "value": value, "n_seeds": int(part["seed"].nunique())}
         for quantity in ("final", "time", "recall"):
             row.update(
                 zip((f"{quantity}_mean", f"{quantity}_low", f"{quantity}_high"), t_interval(part[quantity]))

@@ -10,7 +10,13 @@ import pandas as pd
 
 from al_bench.figures import style
 from al_bench.figures.learning_curves import condition_label
-from al_bench.figures.runs import CONDITION_SEPARATOR, FiguresError, add_conditions, condition_order
+from al_bench.figures.runs import (
+    FULL_POOL_ROLE,
+    FiguresError,
+    complete_runs,
+    condition_order,
+    condition_settings,
+)
 
 
 def timing_table(runs: pd.DataFrame) -> pd.DataFrame:
@@ -23,7 +29,7 @@ def timing_table(runs: pd.DataFrame) -> pd.DataFrame:
         runs: tidy table from ``load_runs``.
 
     Returns:
-        One row per condition in legend order: ``condition, strategy``, one column per part in
+        One row per condition in legend order (complete runs only): ``condition, condition_name, strategy``, one column per part in
         ``style.TIMING_PARTS`` (seconds; 0 where a strategy never logged that part),
         ``total_s`` (sum of the parts), ``total_std_s`` (std over seeds, ddof=1), ``logged_total_s`` (mean of
         the logged ``sampling_time_s``, which also counts the overhead between parts; NaN when not logged),
@@ -37,7 +43,8 @@ def timing_table(runs: pd.DataFrame) -> pd.DataFrame:
         raise FiguresError(
             f"no sampling-time metrics logged (expected some of {', '.join(style.TIMING_PARTS)})"
         )
-    runs = runs if "condition" in runs.columns else add_conditions(runs)
+    runs = complete_runs(runs)
+    runs = runs[runs["role"] != FULL_POOL_ROLE]
     # Only rounds that ran a selection carry timings (the last round trains and evaluates only).
     sampled = runs.dropna(subset=parts, how="all")
     filled = sampled.assign(**{p: sampled[p].fillna(0.0) for p in parts})
@@ -51,16 +58,21 @@ def timing_table(runs: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for condition in condition_order(filled):
         mine = per_run[per_run["condition"] == condition]
-        row = {"condition": condition, "strategy": mine["strategy"].iloc[0]}
+        first = filled[filled["condition"] == condition].iloc[0]
+        row = {
+            "condition": condition,
+            "condition_name": first["condition_name"],
+            "strategy": first["strategy"],
+        }
         row.update({p: float(mine[p].mean()) for p in parts})
         row.update({p: 0.0 for p in style.TIMING_PARTS if p not in parts})
         row["total_s"] = float(mine["total_s"].mean())
         row["total_std_s"] = float(mine["total_s"].std(ddof=1)) if len(mine) > 1 else float("nan")
         row["logged_total_s"] = float(mine["logged_total_s"].mean())
-        row["n_seeds"] = len(mine)
+        row["n_seeds"] = int(filled.loc[filled["condition"] == condition, "seed"].nunique())
         row["n_rounds"] = int(filled[filled["condition"] == condition]["step"].nunique())
         rows.append(row)
-    columns = ["condition", "strategy", *style.TIMING_PARTS, "total_s", "total_std_s", "logged_total_s", "n_seeds",
+    columns = ["condition", "condition_name", "strategy", *style.TIMING_PARTS, "total_s", "total_std_s", "logged_total_s", "n_seeds",
                "n_rounds"]  # fmt: skip
     return pd.DataFrame(rows, columns=columns)
 
@@ -99,11 +111,12 @@ def plot_sampling_time(runs: pd.DataFrame, out_dir: str | Path, name: str = "sam
     ax.set_ylim(0, top * 1.18)
     single = table["strategy"].nunique() == 1 and len(table) > 1
     if single:  # one strategy swept: ticks say the swept values, the title names the strategy
-        ticks = [c.split(CONDITION_SEPARATOR, 1)[-1].replace(", ", "\n") for c in table["condition"]]
+        ticks = [condition_settings(c).replace(" ", "\n") for c in table["condition_name"]]
         ax.tick_params(axis="x", labelsize="small")
     else:
         ticks = [
-            condition_label(c, s).replace(": ", "\n") for c, s in zip(table["condition"], table["strategy"])
+            condition_label(c, s).replace(": ", "\n")
+            for c, s in zip(table["condition_name"], table["strategy"])
         ]
     ax.set_xticks(
         x,

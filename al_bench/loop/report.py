@@ -1,10 +1,17 @@
-"""End-of-run report: the results table, the ranking by area under the learning curve, the figure.
+"""End-of-run report: the results table, AULC per condition, the paired table, the ranking, the control.
 
 Used by the runner (one run) and by :class:`ReportCallback`, a Hydra callback that, at the end of a
 single run or of a whole multirun (any launcher), reads every job's ``al_result.json``, prints a
-compact table (run x round: n_labeled, AP, sampling time), ranks the configurations by normalised
-area under the AP-vs-n_labeled curve (mean over seeds), writes ``learning_curve.png`` and says how
-to open the MLflow UI on the store.
+compact table (run x round: n_labeled, persons, keypoints, AP, sampling time), the normalised AULC
+per condition on the images and keypoints axes, the table of per-seed paired differences against
+random (:mod:`al_bench.stats`, the same numbers as ``al-bench-figures``), a ranking of the methods
+that says which are not distinguishable from random, and whether the positive control (the
+label-using oracle) beats random; then writes ``learning_curve.png`` and says how to open the MLflow
+UI on the store.
+
+Runs are grouped by their ``condition`` (fallback for old result files: the overrides without the
+seed), seeds are counted distinct, and only FINISHED runs with every round enter a number; the
+others are listed as incomplete.
 """
 
 from __future__ import annotations
@@ -18,8 +25,22 @@ from typing import Any
 import numpy as np
 
 from al_bench.loop.results import RunResult, read_results
+from al_bench.stats import (
+    aulc_between,
+    common_range,
+    normalized_aulc,
+    paired_differences,
+    reference_candidates,
+    reference_for,
+    verdict,
+)
 
 FIGURE_FILE = "learning_curve.png"
+REFERENCE = "random"
+FULL_POOL = "full_pool"
+REPORT_AXES = {"images": "n_labeled", "keypoints": "n_keypoints"}
+"""Axes the report shows AULC and paired differences on (name -> per-round metric)."""
+
 # Overrides that do not name a configuration in the report (seed is averaged over; the strategy is
 # always named; where things are written and logged does not change results).
 _UNLABELED_KEYS = ("seed", "strategy", "run_name")
@@ -35,26 +56,17 @@ def format_round(metrics: Mapping[str, float]) -> str:
     return " ".join(parts)
 
 
-def curve(rounds: Sequence[Mapping[str, float]], metric: str = "ap") -> tuple[np.ndarray, np.ndarray]:
-    """``(n_labeled, metric)`` arrays of one run's rounds."""
+def curve(
+    rounds: Sequence[Mapping[str, float]], metric: str = "ap", x: str = "n_labeled"
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(x, metric)`` arrays of one run's rounds (NaN where a round did not log them)."""
     return (
-        np.array([float(r["n_labeled"]) for r in rounds]),
+        np.array([float(r.get(x, math.nan)) for r in rounds]),
         np.array([float(r.get(metric, math.nan)) for r in rounds]),
     )
 
 
-def normalized_aulc(n_labeled: Sequence[float], values: Sequence[float]) -> float:
-    """Trapezoid area under ``values`` vs ``n_labeled`` divided by the n_labeled span.
-
-    That is the mean of the curve over the labeled range, in the metric's own units (AP). A curve of
-    one point gives that point.
-    """
-    x, y = np.asarray(n_labeled, dtype=float), np.asarray(values, dtype=float)
-    if len(x) == 0:
-        return math.nan
-    if len(x) == 1 or x[-1] == x[0]:
-        return float(y.mean())
-    return float(np.trapezoid(y, x) / (x[-1] - x[0]))
+# ``normalized_aulc`` (imported above) is the one AULC, shared with the figures: al_bench.stats.aulc.
 
 
 def _override_dict(result: RunResult) -> dict[str, str]:
@@ -64,7 +76,8 @@ def _override_dict(result: RunResult) -> dict[str, str]:
 
 def labels(results: Sequence[RunResult]) -> list[str]:
     """The configuration each run belongs to: its strategy plus the overrides that vary between the
-    runs (seed excluded: runs differing only in seed share a label)."""
+    runs (seed excluded: runs differing only in seed share a label). The fallback for result files
+    without a ``condition``."""
     overrides = [_override_dict(r) for r in results]
     keys = sorted({k for o in overrides for k in o})
     varying = [k for k in keys if len({o.get(k) for o in overrides}) > 1]
@@ -74,57 +87,285 @@ def labels(results: Sequence[RunResult]) -> list[str]:
     ]
 
 
-def _groups(results: Sequence[RunResult]) -> dict[str, list[RunResult]]:
-    groups: dict[str, list[RunResult]] = defaultdict(list)
-    for name, result in zip(labels(results), results):
-        groups[name].append(result)
-    return groups
+def conditions(results: Sequence[RunResult]) -> tuple[list[str], dict[str, str]]:
+    """Per run its condition key, and the readable name of each key.
+
+    The key is the run's ``condition`` (its config hash); result files written before it existed
+    fall back to the strategy plus the overrides that vary (:func:`labels`) -- never merging runs
+    whose overrides differ. A name shared by two keys gets the key appended.
+    """
+    fallback = labels(results)
+    keys = [r.condition or f"overrides:{label}" for r, label in zip(results, fallback)]
+    names: dict[str, str] = {}
+    for key, result, label in zip(keys, results, fallback):
+        names.setdefault(key, result.condition_name or label)
+    taken = defaultdict(list)
+    for key, name in names.items():
+        taken[name].append(key)
+    return keys, {k: (n if len(taken[n]) == 1 else f"{n} [{k[:8]}]") for k, n in names.items()}
+
+
+def split_results(
+    results: Sequence[RunResult],
+) -> tuple[list[tuple[str, RunResult]], list[tuple[RunResult, str]]]:
+    """The runs that count, with their condition key, and the others with the reason.
+
+    A run counts when its status is FINISHED and it logged rounds ``0..R`` without a gap, R being
+    the most rounds any run of its condition logged. Of two counting runs of one condition and seed
+    the later one (in job order) counts, so a seed is never counted twice.
+    """
+    keys, _ = conditions(results)
+    most: dict[str, int] = defaultdict(int)
+    for key, result in zip(keys, results):
+        most[key] = max(most[key], len(result.rounds))
+    chosen: dict[tuple[str, int], RunResult] = {}
+    dropped: list[tuple[RunResult, str]] = []
+    for key, result in zip(keys, results):
+        logged = [int(r.get("round", i)) for i, r in enumerate(result.rounds)]
+        if result.status != "FINISHED":
+            dropped.append((result, f"status {result.status}"))
+        elif logged != list(range(most[key])):
+            dropped.append((result, f"{len(logged)} of {most[key]} rounds logged"))
+        else:
+            if (key, result.seed) in chosen:
+                dropped.append((chosen[(key, result.seed)], "a later run of the same condition and seed"))
+            chosen[(key, result.seed)] = result
+    by_identity = {id(r): k for k, r in zip(keys, results)}
+    return [(by_identity[id(r)], r) for r in chosen.values()], dropped
+
+
+def format_incomplete(dropped: Sequence[tuple[RunResult, str]], names: Mapping[str, str]) -> str:
+    """The runs left out of every number, one line each ('' when none)."""
+    if not dropped:
+        return ""
+    keys, _ = conditions([r for r, _ in dropped])
+    lines = [f"Incomplete runs (left out of every table): {len(dropped)}"]
+    for (result, reason), key in zip(dropped, keys):
+        name = result.condition_name or names.get(result.condition, "") or key.removeprefix("overrides:")
+        lines.append(
+            f"  {result.run_name} [{name}, seed {result.seed}]: {reason}, {len(result.rounds)} round(s) logged"
+        )
+    return "\n".join(lines)
 
 
 def format_table(results: Sequence[RunResult]) -> str:
-    """Compact table: one row per run and round (n_labeled, AP, sampling time)."""
-    header = f"{'run':<44} {'round':>5} {'n_labeled':>9} {'AP':>7} {'sampling_s':>10}"
+    """Compact table: one row per run and round (n_labeled, persons, keypoints, AP, sampling time)."""
+    _, names = conditions(results)
+    keys, _ = conditions(results)
+    header = f"{'run':<44} {'round':>5} {'n_labeled':>9} {'persons':>7} {'keypoints':>9} {'AP':>7} {'sampling_s':>10}"
     lines = [header, "-" * len(header)]
-    for name, result in zip(labels(results), results):
-        name = f"{name} seed={result.seed}"[:44]
+    for key, result in zip(keys, results):
+        name = f"{names[key]} seed={result.seed}"[:44]
         for r in result.rounds:
             sampling = f"{r['sampling_time_s']:.2f}" if "sampling_time_s" in r else "-"
+            persons = f"{int(r['n_persons'])}" if "n_persons" in r else "-"
+            keypoints = f"{int(r['n_keypoints'])}" if "n_keypoints" in r else "-"
             lines.append(
-                f"{name:<44} {int(r['round']):>5} {int(r['n_labeled']):>9} {r['ap']:>7.4f} {sampling:>10}"
+                f"{name:<44} {int(r['round']):>5} {int(r['n_labeled']):>9} {persons:>7} {keypoints:>9} "
+                f"{r['ap']:>7.4f} {sampling:>10}"
             )
     return "\n".join(lines)
 
 
-def ranking(results: Sequence[RunResult]) -> list[dict[str, Any]]:
-    """Configurations ranked by mean normalised AULC over seeds (best first).
+def _groups(results: Sequence[RunResult]) -> tuple[dict[str, list[RunResult]], dict[str, str]]:
+    """Complete runs per condition key (one per seed), and the names."""
+    kept, _ = split_results(results)
+    _, names = conditions(results)
+    groups: dict[str, list[RunResult]] = defaultdict(list)
+    for key, result in kept:
+        groups[key].append(result)
+    return dict(groups), names
 
-    Returns:
-        dicts ``{"label", "aulc", "aulc_std", "final_ap", "n_seeds"}``.
+
+def _has_axis(runs: Sequence[RunResult], x: str) -> bool:
+    return all(x in r for run in runs for r in run.rounds)
+
+
+def _curves(groups: Mapping[str, Sequence[RunResult]], x: str) -> dict[str, dict[int, tuple]]:
+    return {key: {r.seed: curve(r.rounds, "ap", x) for r in runs} for key, runs in groups.items()}
+
+
+def _full_pool_ap(groups: Mapping[str, Sequence[RunResult]]) -> float:
+    """Mean final AP of the full-pool runs (NaN without them): the upper reference."""
+    finals = [r.final_ap for runs in groups.values() for r in runs if r.strategy == FULL_POOL]
+    return float(np.mean(finals)) if finals else math.nan
+
+
+def _is_method(runs: Sequence[RunResult]) -> bool:
+    return not any(r.uses_labels for r in runs) and runs[0].strategy != FULL_POOL
+
+
+def paired(results: Sequence[RunResult], axis: str = "images", reference: str = REFERENCE) -> list[dict]:
+    """Per-seed paired ΔAULC and Δ final AP of every condition against ``reference`` on ``axis``.
+
+    Each pair of runs is compared over the x range both cover (:mod:`al_bench.stats`). Returns the
+    rows of :func:`al_bench.stats.paired_differences` plus ``condition_name`` and ``uses_labels``;
+    [] when the axis was not logged or no condition is the reference.
     """
+    groups, names = _groups(results)
+    groups = {k: v for k, v in groups.items() if v[0].strategy != FULL_POOL}
+    x = REPORT_AXES[axis]
+    if not groups or not _has_axis([r for runs in groups.values() for r in runs], x):
+        return []
+    strategies = {k: runs[0].strategy for k, runs in groups.items()}
+    mine = {k: names[k] for k in groups}
+    refs = reference_candidates(reference, mine, strategies)
+    compared = {k: reference_for(k, reference, mine, strategies) for k in groups if k not in refs}
+    rows = paired_differences(_curves(groups, x), compared)
+    for row in rows:
+        row["condition_name"] = names[row["condition"]]
+        row["uses_labels"] = any(r.uses_labels for r in groups[row["condition"]])
+    return rows
+
+
+def format_paired(rows: Sequence[Mapping[str, Any]], axis: str, reference: str = REFERENCE) -> str:
+    """The paired table as text: the CSV's columns plus the p-value floor and a verdict."""
+    header = (
+        f"{'condition':<40} {'seeds':>5} {'dAULC':>8} {'95% CI low':>10} {'95% CI high':>11} "
+        f"{'dfinal':>8} {'p':>6} {'p floor':>7}  verdict"
+    )
+    lines = [
+        f"Paired by seed vs {reference}, x = {axis} (ΔAULC over each pair's common range; exact sign-flip p)",
+        header,
+        "-" * len(header),
+    ]
+    ordered = sorted(
+        rows, key=lambda r: (r["uses_labels"], -np.nan_to_num(r["delta_aulc_mean"], nan=-np.inf))
+    )
+    for row in ordered:
+        tag = " (control)" if row["uses_labels"] else ""
+        lines.append(
+            f"{(row['condition_name'] + tag)[:40]:<40} {row['seeds']:>5} {row['delta_aulc_mean']:>+8.4f} "
+            f"{row['delta_aulc_ci_low']:>+10.4f} {row['delta_aulc_ci_high']:>+11.4f} "
+            f"{row['delta_final_mean']:>+8.4f} {row['p_value']:>6.3g} {row['p_floor']:>7.3g}  "
+            + verdict(row["seeds"], row["delta_aulc_ci_low"], row["delta_aulc_ci_high"], reference)
+        )
+    return "\n".join(lines)
+
+
+def aulc_rows(results: Sequence[RunResult], axis: str = "images") -> list[dict[str, Any]]:
+    """AULC per condition on ``axis``, mean and sample std (ddof=1) over seeds (full-pool runs excluded).
+
+    On the keypoints axis runs end at different x: every run's AULC is taken over the range all runs
+    cover. Returns dicts ``{"condition", "label", "aulc", "aulc_std", "final_ap", "n_seeds",
+    "uses_labels"}`` (methods best first, then controls); [] when the axis was not logged.
+    """
+    groups, names = _groups(results)
+    groups = {k: v for k, v in groups.items() if v[0].strategy != FULL_POOL}
+    x = REPORT_AXES[axis]
+    if not groups or not _has_axis([r for runs in groups.values() for r in runs], x):
+        return []
+    x_range = None
+    if axis != "images":
+        x_range = common_range(*(curve(r.rounds, "ap", x)[0] for runs in groups.values() for r in runs))
     rows = []
-    for name, runs in _groups(results).items():
-        areas = [normalized_aulc(*curve(r.rounds)) for r in runs]
+    for key, runs in groups.items():
+        curves = [curve(r.rounds, "ap", x) for r in runs]
+        areas = [normalized_aulc(*c) if x_range is None else aulc_between(*c, *x_range) for c in curves]
         rows.append(
             {
-                "label": name,
+                "condition": key,
+                "label": names[key],
                 "aulc": float(np.mean(areas)),
-                "aulc_std": float(np.std(areas)),
+                "aulc_std": float(np.std(areas, ddof=1)) if len(areas) > 1 else math.nan,
                 "final_ap": float(np.mean([r.final_ap for r in runs])),
-                "n_seeds": len(runs),
+                "n_seeds": len({r.seed for r in runs}),
+                "uses_labels": not _is_method(runs),
             }
         )
-    return sorted(rows, key=lambda row: (-row["aulc"], row["label"]))
+    return sorted(rows, key=lambda row: (row["uses_labels"], -row["aulc"], row["label"]))
+
+
+def ranking(results: Sequence[RunResult], reference: str = REFERENCE) -> list[dict[str, Any]]:
+    """The methods (no label-using control, no full pool) ranked by mean normalised AULC on images.
+
+    Returns:
+        dicts ``{"condition", "label", "aulc", "aulc_std"`` (sample std, ddof=1; NaN for 1 seed)``,
+        "final_ap", "n_seeds", "verdict_images", "verdict_keypoints", "gap_share"}``: the verdicts
+        say how the paired interval against ``reference`` reads ("reference" for the reference
+        itself), ``gap_share`` the share of the reference -> full-pool gap in final AP that the
+        method closes (NaN without full-pool runs).
+    """
+    rows = [row for row in aulc_rows(results, "images") if not row["uses_labels"]]
+    verdicts = {
+        axis: {
+            r["condition"]: verdict(r["seeds"], r["delta_aulc_ci_low"], r["delta_aulc_ci_high"], reference)
+            for r in paired(results, axis, reference)
+        }
+        for axis in REPORT_AXES
+    }
+    groups, _ = _groups(results)
+    pool = _full_pool_ap(groups)
+    refs = [row for row in rows if row["label"] == reference] or [
+        row for row in rows if groups[row["condition"]][0].strategy == reference
+    ]
+    low = refs[0]["final_ap"] if len(refs) == 1 else math.nan
+    for row in rows:
+        for axis in REPORT_AXES:
+            default = "reference" if any(row is r for r in refs) else "n/a (no paired reference)"
+            row[f"verdict_{axis}"] = verdicts[axis].get(row["condition"], default)
+        row["gap_share"] = (row["final_ap"] - low) / (pool - low) if pool != low else math.nan
+    return rows
 
 
 def format_ranking(rows: Sequence[Mapping[str, Any]]) -> str:
     """The ranking as text."""
-    header = f"{'rank':>4}  {'configuration':<44} {'AULC(AP)':>9} {'+-std':>7} {'final AP':>8} {'seeds':>5}"
+    header = (
+        f"{'rank':>4}  {'configuration':<40} {'AULC(AP)':>9} {'+-std':>7} {'final AP':>8} {'seeds':>5}  "
+        "vs random (images | keypoints)"
+    )
     lines = [header, "-" * len(header)]
     for i, row in enumerate(rows, 1):
+        gap = row.get("gap_share", math.nan)
+        gap_text = f"  gap share {gap:.2f}" if isinstance(gap, float) and math.isfinite(gap) else ""
         lines.append(
-            f"{i:>4}  {row['label'][:44]:<44} {row['aulc']:>9.4f} {row['aulc_std']:>7.4f} "
-            f"{row['final_ap']:>8.4f} {row['n_seeds']:>5}"
+            f"{i:>4}  {row['label'][:40]:<40} {row['aulc']:>9.4f} {row['aulc_std']:>7.4f} "
+            f"{row['final_ap']:>8.4f} {row['n_seeds']:>5}  "
+            f"{row.get('verdict_images', '')} | {row.get('verdict_keypoints', '')}{gap_text}"
         )
+    return "\n".join(lines)
+
+
+def format_aulc(rows: Sequence[Mapping[str, Any]], axis: str) -> str:
+    """AULC per condition on one axis (controls marked)."""
+    header = f"{'condition':<50} {'AULC(AP)':>9} {'+-std':>7} {'final AP':>8} {'seeds':>5}"
+    lines = [f"Normalised AULC of AP vs {axis} (mean over seeds, sample std)", header, "-" * len(header)]
+    for row in rows:
+        name = row["label"] + (" (control)" if row["uses_labels"] else "")
+        lines.append(
+            f"{name[:50]:<50} {row['aulc']:>9.4f} {row['aulc_std']:>7.4f} {row['final_ap']:>8.4f} {row['n_seeds']:>5}"
+        )
+    return "\n".join(lines)
+
+
+NO_EFFECT = "the benchmark cannot show a selection effect at this scale"
+
+
+def control_line(results: Sequence[RunResult], reference: str = REFERENCE) -> str:
+    """Whether the positive control (the label-using oracle) beats ``reference`` with a paired
+    interval above 0 on the images axis; if not, the sentence that no selection effect can be shown."""
+    rows = [r for r in paired(results, "images", reference) if r["uses_labels"]]
+    if not rows:
+        return f"Control: no label-using control (strategy=oracle_loss) in this sweep; {NO_EFFECT} has not been tested."
+    lines = []
+    for row in rows:
+        numbers = (
+            f"{row['condition_name']} vs {reference}: ΔAULC {row['delta_aulc_mean']:+.4f} "
+            f"[{row['delta_aulc_ci_low']:+.4f}, {row['delta_aulc_ci_high']:+.4f}], p={row['p_value']:.3g} "
+            f"(floor {row['p_floor']:.3g}), {row['seeds']} seed{'s' * (row['seeds'] != 1)}"
+        )
+        floor = row["p_floor"]
+        caveat = (
+            f" (with {row['seeds']} seeds the exact p cannot go below {floor:.3g}: use >= 6 seeds for p < 0.05)"
+            if floor > 0.05
+            else ""
+        )
+        if row["seeds"] >= 2 and row["delta_aulc_ci_low"] > 0:
+            lines.append(
+                f"Control: {numbers}: the oracle beats {reference}, so a selection effect is detectable{caveat}."
+            )
+        else:
+            lines.append(f"Control: {NO_EFFECT} ({numbers}).")
     return "\n".join(lines)
 
 
@@ -153,13 +394,14 @@ def close(figure) -> None:
 
 
 def mean_curves(results: Sequence[RunResult]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Per configuration, the AP curve averaged over seeds (rounds aligned by index)."""
+    """Per condition (complete runs), the AP curve averaged over seeds (rounds aligned by index)."""
+    groups, names = _groups(results)
     curves = {}
-    for name, runs in sorted(_groups(results).items()):
+    for key, runs in sorted(groups.items(), key=lambda kv: names[kv[0]]):
         n = min(len(r.rounds) for r in runs)
         xs = np.mean([curve(r.rounds[:n])[0] for r in runs], axis=0)
         ys = np.mean([curve(r.rounds[:n])[1] for r in runs], axis=0)
-        curves[name] = (xs, ys)
+        curves[names[key]] = (xs, ys)
     return curves
 
 
@@ -184,15 +426,26 @@ def summarize(invocation_dir: Path) -> str | None:
         db = sqlite_path(uri)
         absolute = f"sqlite:///{db.resolve()}" if db is not None else uri
         stores.append(f"MLflow store: {absolute}\n  open the UI with: {ui_command(absolute)}")
-    text = "\n\n".join(
-        [
-            "AL results (per run and round)\n" + format_table(results),
-            "Ranking by normalised area under the AP learning curve (mean over seeds)\n"
-            + format_ranking(ranking(results)),
-            f"Learning curves: {figure_path}",
-            *stores,
-        ]
+    _, dropped = split_results(results)
+    _, names = conditions(results)
+    sections = ["AL results (per run and round)\n" + format_table(results)]
+    sections.append(format_incomplete(dropped, names))
+    for axis in REPORT_AXES:
+        rows = aulc_rows(results, axis)
+        sections.append(format_aulc(rows, axis) if rows else f"(no AULC on {axis}: the runs did not log it)")
+    for axis in REPORT_AXES:
+        rows = paired(results, axis)
+        sections.append(
+            format_paired(rows, axis)
+            if rows
+            else f"(no paired table on {axis}: no {REFERENCE} runs or axis not logged)"
+        )
+    sections.append(
+        "Ranking by normalised area under the AP learning curve (methods, x = images, mean over seeds; "
+        "controls not ranked)\n" + format_ranking(ranking(results))
     )
+    sections.append(control_line(results))
+    text = "\n\n".join([s for s in sections if s] + [f"Learning curves: {figure_path}", *stores])
     print(text)
     return text
 

@@ -231,3 +231,129 @@ def torch_seed(seed: int) -> None:
     import torch
 
     torch.manual_seed(seed)
+
+
+# --- the "Done when" store of issue 16: two configs sharing strategy and seed, a failed and a killed run ---
+
+BASE_AP = [0.10, 0.20, 0.25, 0.30]  # random, n_val=100, seed s: BASE_AP + 0.01 * s
+HEATMAP_GAIN = {100: [0.02, 0.04, 0.06], 200: [0.01, 0.03]}  # heatmap - random from round 1 on, per seed
+ORACLE_GAIN = [0.10, 0.12, 0.14]
+KEYPOINTS_PER_IMAGE = {"random": 17, "heatmap_annoy": 10, "oracle_loss": 12, "full_pool": 17}
+COST = {"cost.per_image_s": 2.0, "cost.per_person_s": 5.0, "cost.per_keypoint_s": 1.0}
+
+
+def condition_specs() -> list[dict]:
+    """One dict per run: strategy, n_val, seed, status, rounds logged, AP per round, tags."""
+    specs = []
+    for n_val, seeds in ((100, (0, 1, 2)), (200, (0, 1))):
+        for seed in seeds:
+            random_ap = [a + 0.01 * seed + (0.05 if n_val == 200 else 0.0) for a in BASE_AP]
+            gain = HEATMAP_GAIN[n_val][seed]
+            heatmap_ap = [random_ap[0]] + [a + gain for a in random_ap[1:]]
+            specs.append({"strategy": "random", "n_val": n_val, "seed": seed, "ap": random_ap})
+            specs.append({"strategy": "heatmap_annoy", "n_val": n_val, "seed": seed, "ap": heatmap_ap})
+    for seed in (0, 1, 2):  # the positive control reads labels: ORACLE_GAIN over random from round 1 on
+        ap = [BASE_AP[0] + 0.01 * seed] + [a + 0.01 * seed + ORACLE_GAIN[seed] for a in BASE_AP[1:]]
+        specs.append({"strategy": "oracle_loss", "n_val": 100, "seed": seed, "ap": ap, "uses_labels": True})
+    for seed in (0, 1):  # the upper reference: one step, the whole pool
+        specs.append(
+            {
+                "strategy": "full_pool",
+                "n_val": 100,
+                "seed": seed,
+                "ap": [0.50 + 0.02 * seed],
+                "kind": "full_pool",
+            }
+        )
+    specs.append(  # raised in round 1: FAILED, error tag, only round 0 logged
+        {
+            "strategy": "random",
+            "n_val": 200,
+            "seed": 2,
+            "ap": [0.2],
+            "status": "FAILED",
+            "error": "RuntimeError: boom",
+        }
+    )
+    specs.append(  # killed after round 1: still RUNNING, rounds 0-1 only
+        {"strategy": "heatmap_annoy", "n_val": 200, "seed": 2, "ap": [0.17, 0.99], "status": "RUNNING"}
+    )
+    return specs
+
+
+def spec_name(spec: dict) -> str:
+    """The loop's ``condition_name`` of a spec's condition."""
+    return f"{spec['strategy']} n_val={spec['n_val']}"
+
+
+def spec_rounds(spec: dict) -> list[dict]:
+    """Per-round metrics of a spec's run (n_labeled 8, 12, 16, 20; persons 2 per image)."""
+    rounds = []
+    for rnd, ap in enumerate(spec["ap"]):
+        n_labeled = INITIAL + BUDGET * rnd if spec["strategy"] != "full_pool" else N_POOL
+        rounds.append(
+            {
+                "round": rnd,
+                "n_labeled": n_labeled,
+                "n_persons": 2 * n_labeled,
+                "n_keypoints": KEYPOINTS_PER_IMAGE[spec["strategy"]] * n_labeled,
+                "ap": ap,
+            }
+        )
+    return rounds
+
+
+def build_conditions_store(base: Path, tagged: bool = True, experiment: str = "conditions") -> str:
+    """Log :func:`condition_specs` into one SQLite store under ``base`` and return its URI.
+
+    ``tagged``: the runs carry the loop's ``condition`` / ``condition_name`` / ``uses_labels`` /
+    ``kind`` tags; without them the figures must tell the configs apart from the params alone.
+    """
+    from mlflow.entities import Metric, Param
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{base / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    exp_id = client.create_experiment(
+        experiment, artifact_location=(base / f"artifacts_{experiment}").as_uri()
+    )
+    now = int(time.time() * 1000)
+    for i, spec in enumerate(condition_specs()):
+        seed = spec["seed"]
+        tags = {"strategy": spec["strategy"], "seed": str(seed), "run_key": f"key-{i}"}
+        if tagged:
+            tags.update(
+                {
+                    "condition": f"cond-{spec['strategy']}-{spec['n_val']}",
+                    "condition_name": spec_name(spec),
+                    "uses_labels": "true" if spec.get("uses_labels") else "false",
+                    "kind": spec.get("kind", "al"),
+                }
+            )
+        if "error" in spec:
+            tags["error"] = spec["error"]
+        run = client.create_run(
+            exp_id, run_name=f"{spec_name(spec)}-seed{seed}", tags=tags, start_time=now + i
+        )
+        params = {
+            "seed": seed,
+            "strategy.name": spec["strategy"],
+            "data.n_val": spec["n_val"],
+            "al.rounds": 3,
+            "al.budget": BUDGET,
+            "index.seed": seed,  # ${seed} in conf/index/annoy.yaml: follows the seed, not a condition
+            "train.progress": "true" if i % 2 else "false",  # cannot change results
+            **COST,
+        }
+        metrics = [
+            Metric(k, float(v), now + rnd, rnd)
+            for rnd, values in enumerate(spec_rounds(spec))
+            for k, v in values.items()
+            if k != "round"
+        ]
+        client.log_batch(
+            run.info.run_id, metrics=metrics, params=[Param(k, str(v)) for k, v in params.items()]
+        )
+        if spec.get("status", "FINISHED") != "RUNNING":
+            client.set_terminated(run.info.run_id, spec.get("status", "FINISHED"))
+    return uri

@@ -67,4 +67,8 @@ def test_writes_every_figure_it_can_and_says_what_it_skipped(store_uri, tmp_path
     assert (out / "auc_ap.csv").is_file()
     assert "Normalised area under the ap learning curve" in printed
     assert "skipped activation_extremes: not requested (--no-heatmaps)" in printed
-    assert Path(out / "sampling_time.csv").read_text().startswith("condition,strategy,uncertainty_s")
+    assert (
+        Path(out / "sampling_time.csv")
+        .read_text()
+        .startswith("condition,condition_name,strategy,uncertainty_s")
+    )

@@ -26,6 +26,9 @@ def test_analysis_notebook_executes(store_uri, tmp_path, monkeypatch):
     )
     assert "10 runs, strategies: ['heatmap_annoy']" in text
     assert "Normalised area under the ap learning curve" in text
+    assert "every run is complete" in text
+    # the sweep experiment holds heatmap_annoy only: no random to pair with, said in words
+    assert "no paired table: no condition or strategy called 'random'" in text
     images = [
         o
         for c in notebook.cells

@@ -43,14 +43,14 @@ def test_learning_curves_unknown_metric_lists_logged_ones(bench_runs, tmp_path):
 def test_auc_table_csv_and_text(bench_runs, tmp_path):
     table, csv = write_auc_table(bench_runs, tmp_path, "ap")
     lines = csv.read_text().splitlines()
-    assert lines[0].startswith("condition,auc_mean,auc_std")
-    assert lines[1].startswith("heatmap_annoy,")
+    assert lines[0].startswith("condition,condition_name,strategy,role,auc_mean,auc_std")
+    assert lines[1].split(",")[1:4] == ["heatmap_annoy", "heatmap_annoy", "method"]
     text = format_auc_table(table, "ap")
     assert "AUC mean" in text and "uncertainty" in text
 
 
 def test_sampling_time_table_and_figure(bench_runs, tmp_path):
-    table = timing_table(bench_runs).set_index("condition")
+    table = timing_table(bench_runs).set_index("condition_name")
     assert list(table.index) == ["random", "uncertainty", "heatmap_annoy"]
     assert table.loc[
         "heatmap_annoy", ["uncertainty_s", "embedding_s", "index_build_s", "query_s"]

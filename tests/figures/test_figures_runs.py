@@ -53,13 +53,19 @@ def test_missing_sqlite_file_is_not_created(tmp_path):
 
 
 def test_conditions_split_swept_params_only(store_uri, bench_runs):
-    assert set(add_conditions(bench_runs)["condition"]) == {"random", "uncertainty", "heatmap_annoy"}
-    sweep = add_conditions(load_runs(store_uri, "sweep", progress=False))
+    assert set(bench_runs["condition_name"]) == {"random", "uncertainty", "heatmap_annoy"}
+    assert bench_runs.groupby("condition")["strategy"].nunique().max() == 1
+    assert set(bench_runs["role"]) == {"method"}
+    sweep = load_runs(store_uri, "sweep", progress=False)
     order = condition_order(sweep)
     assert len(order) == 5
-    # numbers sort numerically: n_trees=2 before n_trees=10
-    assert order[:3] == [
-        "heatmap_annoy | selection_ratio=0.1, n_trees=10",
-        "heatmap_annoy | selection_ratio=0.2, n_trees=2",
-        "heatmap_annoy | selection_ratio=0.2, n_trees=10",
+    name = sweep.drop_duplicates("condition").set_index("condition")["condition_name"]
+    # settings in key order; numbers sort numerically: n_trees=2 before n_trees=10
+    assert [name[c] for c in order[:3]] == [
+        "heatmap_annoy n_trees=2 selection_ratio=0.2",
+        "heatmap_annoy n_trees=10 selection_ratio=0.1",
+        "heatmap_annoy n_trees=10 selection_ratio=0.2",
     ]
+    # the fallback condition ignores the seed (and index.seed when it follows it), nothing else
+    assert sweep.groupby("condition")["seed"].nunique().tolist() == [2] * 5
+    assert add_conditions(sweep)["condition"].tolist() == sweep["condition"].tolist()  # stable hash

@@ -25,9 +25,9 @@ def test_t_interval_other_confidence_is_narrower():
     assert low95 < low80 < high80 < high95
 
 
-def test_t_interval_single_value_and_nans():
-    assert t_interval([0.4]) == (0.4, 0.4, 0.4)
-    assert t_interval([0.4, float("nan")]) == (0.4, 0.4, 0.4)
+def test_t_interval_single_value_has_no_interval():
+    mean, low, high = t_interval([0.4, float("nan")])
+    assert mean == 0.4 and math.isnan(low) and math.isnan(high)  # never a zero-width interval
     assert all(math.isnan(v) for v in t_interval([]))
     with pytest.raises(ValueError, match="confidence"):
         t_interval([1.0, 2.0], confidence=1.5)
@@ -44,9 +44,7 @@ def test_normalized_auc_is_trapezoid_over_range():
 
 
 def test_auc_table_on_fixture_runs_matches_hand_computation(bench_runs):
-    from al_bench.figures.runs import add_conditions
-
-    table = auc_table(add_conditions(bench_runs), "ap").set_index("condition")
+    table = auc_table(bench_runs, "ap").set_index("condition_name")
     # random, seed 0: AP 0.10 0.20 0.25 0.30 at 8 12 16 20 labeled -> 2.6 / 12
     # random, seed 1: AP 0.12 0.18 0.27 0.34 -> 4 * (0.15 + 0.225 + 0.305) / 12 = 2.72 / 12
     seed0, seed1 = 2.6 / 12, 2.72 / 12
@@ -60,10 +58,8 @@ def test_auc_table_on_fixture_runs_matches_hand_computation(bench_runs):
 
 
 def test_curve_band_per_round(bench_runs):
-    from al_bench.figures.runs import add_conditions
-
-    band = curve_band(add_conditions(bench_runs), "ap")
-    last = band[(band["condition"] == "random") & (band["step"] == 3)].iloc[0]
+    band = curve_band(bench_runs, "ap", group="condition_name")
+    last = band[(band["condition_name"] == "random") & (band["step"] == 3)].iloc[0]
     values = np.array([0.30, 0.34])
     half = T_975_DF1 * values.std(ddof=1) / math.sqrt(2)
     assert last["n_labeled"] == 20
