@@ -19,6 +19,8 @@ from urllib.parse import urlparse
 import pandas as pd
 from tqdm import tqdm
 
+from al_bench.loop.state import NON_RESULT_KEYS
+
 # Keys of the tidy table that are not metrics (metrics keep their bare MLflow names).
 ID_COLUMNS = ("run_id", "run_name", "status", "strategy", "seed", "step", "start_time")
 PARAM_PREFIX = "params."
@@ -290,24 +292,11 @@ def download_artifact(tracking_uri: str, run_id: str, artifact_path: str, dst_di
     return Path(client.download_artifacts(run_id, artifact_path, str(dst_dir)))
 
 
-NON_RESULT_PARAMS = ("seed", "run_name", "num_threads")
-"""Params that never make a condition: the seed (averaged over) and what cannot change results."""
+def _is_result_param(key: str) -> bool:
+    """False for the seed and for every setting the loop lists as unable to change results
+    (:data:`al_bench.loop.state.NON_RESULT_KEYS`: paths, tracking, progress, workers, chunk sizes, ...)."""
+    return key != "seed" and not any(key == k or key.startswith(k + ".") for k in NON_RESULT_KEYS)
 
-NON_RESULT_PREFIXES = ("paths.", "tracking.", "hydra.")
-
-NEUTRAL_PARAMS = (
-    "train.progress",
-    "train.num_workers",
-    "train.log_every",
-    "infer.batch_size",
-    "infer.num_workers",
-    "index.chunk_size",
-    "index.progress",
-    "embedding.batch_size",
-    "embedding.num_workers",
-    "embedding.progress",
-)
-"""Settings the loop documents as not changing results (progress bars, workers, batch and chunk sizes)."""
 
 CONTROL_ROLE, METHOD_ROLE, FULL_POOL_ROLE = "control", "method", "full_pool"
 
@@ -315,13 +304,13 @@ CONTROL_ROLE, METHOD_ROLE, FULL_POOL_ROLE = "control", "method", "full_pool"
 def _result_params(params: dict[str, str], seed) -> dict[str, str]:
     """The params that define a condition (fallback for runs logged before the ``condition`` tag).
 
-    Leaves out the seed, :data:`NON_RESULT_PARAMS`, :data:`NEUTRAL_PARAMS`, ``paths.*`` /
-    ``tracking.*`` / ``hydra.*``, and ``<group>.seed`` params that only follow the run's seed
-    (``index.seed: ${seed}``); every other difference makes another condition.
+    Leaves out the seed, the loop's non-result settings (:func:`_is_result_param`) and ``<group>.seed``
+    params that only follow the run's seed (``index.seed: ${seed}``); every other difference makes
+    another condition.
     """
     kept = {}
     for key, value in params.items():
-        if key in NON_RESULT_PARAMS or key in NEUTRAL_PARAMS or key.startswith(NON_RESULT_PREFIXES):
+        if not _is_result_param(key):
             continue
         if key.endswith(".seed") and seed is not None and str(value) == str(seed):
             continue

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from omegaconf import OmegaConf
 
 
 @dataclass(frozen=True)
@@ -89,12 +90,25 @@ def selection_context(
 
     embedder = build_embedder(cfg.embedding)
 
+    # With embedding=pose_backbone the pool pass that gives the peaks also keeps the pooled backbone
+    # features (one forward pass instead of two); features of other ids are computed when asked.
+    pose_features = OmegaConf.select(cfg, "embedding.name") == "pose_backbone"
+    pool_features: dict[int, np.ndarray] = {}
+
     def peaks() -> np.ndarray:
-        return predict(model, source, pool_ids, cfg, want=("peaks",)).peaks
+        want = ("peaks", "features") if pose_features else ("peaks",)
+        out = predict(model, source, pool_ids, cfg, want=want)
+        if pose_features:
+            pool_features.update(zip((int(i) for i in out.image_ids), out.features, strict=True))
+        return out.peaks
 
     def features(ids: np.ndarray) -> np.ndarray:
         # The current pose model's pooled backbone features (embedding=pose_backbone).
-        return predict(model, source, ids, cfg, want=("features",)).features
+        missing = [int(i) for i in ids if int(i) not in pool_features]
+        if missing:
+            out = predict(model, source, missing, cfg, want=("features",))
+            pool_features.update(zip(missing, out.features, strict=True))
+        return np.stack([pool_features[int(i)] for i in ids]) if len(ids) else np.zeros((0, 0), np.float32)
 
     def embeddings(ids: np.ndarray):
         return embedder.embed(ids, source=source, data_fingerprint=fingerprint, features=features)
