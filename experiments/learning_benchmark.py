@@ -15,10 +15,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import torch
 from hydra import compose, initialize_config_dir
 
 from al_bench.pose.benchmark import learning_benchmark
+from al_bench.threads import set_cpu_threads
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULTS = ["model=tiny", "train=tiny_cpu", "data.n_pool=1000", "data.n_val=300"]
@@ -38,7 +38,7 @@ def main() -> None:
     overrides = [d for d in DEFAULTS if d.split("=", 1)[0] not in keys] + args.overrides
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
         cfg = compose(config_name="config", overrides=overrides)
-    torch.set_num_threads(int(cfg.get("num_threads", 2)))
+    set_cpu_threads(int(cfg.get("num_threads", 2)))
     result = learning_benchmark(cfg, checkpoint=args.checkpoint)
     print(json.dumps({"overrides": overrides, **result}))
     if args.figure:

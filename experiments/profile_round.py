@@ -14,10 +14,10 @@ import argparse
 import json
 from pathlib import Path
 
-import torch
 from hydra import compose, initialize_config_dir
 
 from al_bench.bench.round_profile import format_profile, profile_round
+from al_bench.threads import set_cpu_threads
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULTS = ["num_threads=1", "train.num_workers=1", "strategy=heatmap_annoy", "hydra.mode=RUN"]
@@ -35,7 +35,7 @@ def main() -> None:
     overrides = [d for d in DEFAULTS if d.split("=", 1)[0] not in keys] + args.overrides
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
         cfg = compose(config_name="config", overrides=overrides)
-    torch.set_num_threads(int(cfg.num_threads))
+    set_cpu_threads(int(cfg.num_threads))
     out = profile_round(cfg, n_labeled=args.n_labeled, fit_steps=args.fit_steps)
     print(format_profile(out))
     print(json.dumps({"overrides": overrides, **out}))

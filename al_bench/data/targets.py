@@ -79,19 +79,20 @@ def encode_pafs(keypoints: np.ndarray, out_hw: tuple[int, int], stride: int, wid
     ys = cell_centers(h, stride)[None, :, None] - start[:, 1, None, None]  # (S, h, 1)
     xs = cell_centers(w, stride)[None, None, :] - start[:, 0, None, None]  # (S, 1, w)
     # Centre "along" on the segment's midpoint: on the limb when |along| <= length / 2 + width / 2.
+    # In-place where possible: fresh (S, h, w) float arrays cost page faults, not arithmetic.
     along = (ys * uy - length[:, None, None] / 2) + xs * ux
     across = ys * ux - xs * uy
-    on_limb = (np.abs(along) <= (length[:, None, None] + width) / 2) & (np.abs(across) <= width)
-    on_limb = on_limb.reshape(len(limb), h * w).astype(np.float32)
-    ux, uy = ux.reshape(-1), uy.reshape(-1)
-    # Sum per limb channel with one matmul: one-hot (19, S) @ (S, h*w).
-    onehot = np.zeros((NUM_LIMBS, len(limb)), dtype=np.float32)
-    onehot[limb, np.arange(len(limb))] = 1.0
-    counts = onehot @ on_limb
-    sums_x, sums_y = (onehot * ux) @ on_limb, (onehot * uy) @ on_limb
-    denom = np.maximum(counts, 1.0)
-    pafs[0::2] = (sums_x / denom).reshape(NUM_LIMBS, h, w)
-    pafs[1::2] = (sums_y / denom).reshape(NUM_LIMBS, h, w)
+    on_limb = np.abs(along, out=along) <= (length[:, None, None] + width) / 2
+    on_limb &= np.abs(across, out=across) <= width
+    # Sum and count the unit vectors per (limb, cell) over the few cells on a segment, then average
+    # where segments of one limb overlap. (Not a one-hot matmul: BLAS threads spin in data workers.)
+    segment, cell = np.nonzero(on_limb.reshape(len(limb), h * w))
+    slot = limb[segment] * (h * w) + cell
+    size = NUM_LIMBS * h * w
+    count = np.maximum(np.bincount(slot, minlength=size), 1)
+    for axis, u in ((0, ux), (1, uy)):
+        total = np.bincount(slot, weights=u.reshape(-1)[segment], minlength=size)
+        pafs[axis::2] = (total / count).reshape(NUM_LIMBS, h, w)
     return pafs
 
 

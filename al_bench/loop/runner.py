@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from omegaconf import DictConfig, OmegaConf
 
 import al_bench
@@ -58,6 +57,7 @@ from al_bench.loop.state import (
     stable_hash,
     state_dir,
 )
+from al_bench.threads import set_cpu_threads
 from al_bench.tracking.mlflow_tracker import MlflowTracker, git_commit, sqlite_path
 
 TIMING_KEYS = ("uncertainty_s", "embedding_s", "index_build_s", "query_s")
@@ -148,7 +148,7 @@ class ActiveLearningRun:
 
     def _execute(self) -> RunResult:
         if cfg_threads := self.cfg.get("num_threads"):
-            torch.set_num_threads(int(cfg_threads))
+            set_cpu_threads(int(cfg_threads))
         check_paths(self.cfg.paths)  # before anything is trained: a clear error naming the folder
         self.tracker.check_reachable()
         state = self.state = load_state(self.dir, self.key)

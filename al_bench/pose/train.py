@@ -22,6 +22,7 @@ from al_bench.data.dataset import PoseDataset
 from al_bench.data.image_cache import image_cache
 from al_bench.pose.loss import openpose_loss
 from al_bench.pose.models import PoseNet, build_model
+from al_bench.threads import set_cpu_threads
 
 OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("cosine", "constant", "step")
@@ -154,8 +155,9 @@ def make_loader(dataset: Dataset, train_cfg: Mapping[str, Any], seed: int, steps
 
 
 def _single_thread_worker(_: int) -> None:
-    """Data workers decode and encode in numpy: one torch thread each leaves the cores to training."""
-    torch.set_num_threads(1)
+    """Data workers decode and encode in numpy: one thread each (torch and BLAS) leaves the cores to
+    training."""
+    set_cpu_threads(1)
 
 
 def train_steps(
