@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
+import multiprocessing
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -151,7 +152,14 @@ def make_loader(dataset: Dataset, train_cfg: Mapping[str, Any], seed: int, steps
         batch_sampler=EpochBatches(len(dataset), int(train_cfg["batch_size"]), steps, seed),
         num_workers=workers,
         worker_init_fn=_single_thread_worker if workers else None,
+        multiprocessing_context=_worker_context() if workers else None,
     )
+
+
+def _worker_context() -> str | None:
+    """``fork`` where the platform has it: a Hydra joblib job runs in a loky process, whose default
+    start method cannot start DataLoader workers (and ``spawn`` would pickle the whole source)."""
+    return "fork" if "fork" in multiprocessing.get_all_start_methods() else None
 
 
 def _single_thread_worker(_: int) -> None:
