@@ -4,7 +4,10 @@ Every stage predicts 18 heatmaps (17 COCO keypoints + background) and 38 part-af
 (COCO's 19 limbs), and every stage is supervised (``forward`` returns all of them). Three backbones:
 
 - ``tiny``: a small plain CNN for CPU work (128 px input, stride 4).
-- ``mobilenet``: the MobileNet-style trunk of Lightweight OpenPose (Osokin 2018; 368 px, stride 8).
+- ``mobilenet``: Lightweight OpenPose (D. Osokin, "Real-time 2D Multi-Person Pose Estimation on CPU:
+  Lightweight OpenPose", arXiv:1811.12004, 2018): MobileNetV1 to conv5_5 (stride 8, conv5_1 dilated) + the
+  residual CPM; with its initial stage and one residual refinement stage (``refinement_stage.kind:
+  residual``) it has 4.1 M parameters, as published (368 px, stride 8).
 - ``vgg19``: CMU OpenPose (Cao et al. 2017): VGG19 conv1_1-conv4_2 + two CPM convs, 368 px, stride 8;
   ImageNet-initialised from a local torchvision weights file (nothing is downloaded).
 """
@@ -108,6 +111,39 @@ class PredictionStage(nn.Module):
         return self.heatmaps(x), self.pafs(x)
 
 
+class RefinementBlock(nn.Module):
+    """Lightweight OpenPose refinement block: a 1x1 conv, then 3x3 -> 3x3 (dilation 2) convs with
+    BatchNorm, added back onto the 1x1 conv's output (a residual block with a 5x5-like view per 3x3 pair)."""
+
+    def __init__(self, in_ch: int, width: int, bn: bool = True):
+        super().__init__()
+        self.initial = conv_bn_relu(in_ch, width, 1, bn=False)
+        self.trunk = nn.Sequential(
+            conv_bn_relu(width, width, 3, bn=bn), conv_bn_relu(width, width, 3, dilation=2, bn=bn)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.initial(x)
+        return x + self.trunk(x)
+
+
+class ResidualRefinementStage(nn.Module):
+    """Lightweight OpenPose refinement stage: ``blocks`` :class:`RefinementBlock` s as a shared trunk, then a
+    1x1 (``head_width``) + 1x1 head per output. Replaces CMU's five 7x7 convs at a fraction of the cost."""
+
+    def __init__(self, in_ch: int, width: int, blocks: int, head_width: int, bn: bool):
+        super().__init__()
+        self.trunk = nn.Sequential(
+            *[RefinementBlock(in_ch if i == 0 else width, width, bn) for i in range(blocks)]
+        )
+        self.heatmaps = Branch(width, width, 0, 1, head_width, NUM_HEATMAPS, bn=False)
+        self.pafs = Branch(width, width, 0, 1, head_width, NUM_PAFS, bn=False)
+
+    def forward(self, x: torch.Tensor) -> StageOutput:
+        x = self.trunk(x)
+        return self.heatmaps(x), self.pafs(x)
+
+
 class PoseNet(nn.Module):
     """Backbone + stage 1 + refinement stages; every stage sees the features and the previous maps.
 
@@ -121,7 +157,7 @@ class PoseNet(nn.Module):
         self,
         backbone: nn.Module,
         feature_ch: int,
-        stages: list[PredictionStage],
+        stages: list[nn.Module],
         stride: int,
         input_size: int,
     ):
@@ -183,31 +219,52 @@ def _tiny_backbone(cfg: Mapping[str, Any]) -> tuple[nn.Module, int, int]:
     return backbone, in_ch, int(cfg["stride"])
 
 
+def depthwise_separable_elu(in_ch: int, out_ch: int) -> nn.Sequential:
+    """The CPM's depthwise-separable conv: 3x3 depthwise + 1x1 pointwise, each + ELU, no BatchNorm."""
+    return nn.Sequential(
+        nn.Conv2d(in_ch, in_ch, 3, 1, 1, groups=in_ch, bias=False),
+        nn.ELU(inplace=True),
+        nn.Conv2d(in_ch, out_ch, 1, bias=False),
+        nn.ELU(inplace=True),
+    )
+
+
+class Cpm(nn.Module):
+    """Lightweight OpenPose's feature adapter: a 1x1 ``align`` conv to ``width`` channels, three
+    depthwise-separable convs added back onto it (residual), then a 3x3 conv (no BatchNorm anywhere)."""
+
+    def __init__(self, in_ch: int, width: int):
+        super().__init__()
+        self.align = conv_bn_relu(in_ch, width, 1, bn=False)
+        self.trunk = nn.Sequential(*[depthwise_separable_elu(width, width) for _ in range(3)])
+        self.conv = conv_bn_relu(width, width, 3, bn=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.align(x)
+        return self.conv(x + self.trunk(x))
+
+
 def _mobilenet_backbone(cfg: Mapping[str, Any]) -> tuple[nn.Module, int, int]:
-    """Lightweight OpenPose trunk: MobileNetV1 to conv5_5 (dilated, stride 8) + the CPM feature adapter."""
+    """Lightweight OpenPose trunk (Osokin 2018): MobileNetV1 conv1 ... conv5_5 without the stride of conv4_2
+    (so stride 8), only conv5_1 dilated (2), then the residual :class:`Cpm` (``cpm_width`` channels)."""
     w = float(cfg.get("width_mult", 1.0))
 
     def c(n: int) -> int:
         return max(8, int(n * w))
 
     trunk = nn.Sequential(
-        conv_bn_relu(3, c(32), 3, stride=2),
-        depthwise_separable(c(32), c(64)),
-        depthwise_separable(c(64), c(128), stride=2),
-        depthwise_separable(c(128), c(128)),
-        depthwise_separable(c(128), c(256), stride=2),
-        depthwise_separable(c(256), c(256)),
-        depthwise_separable(c(256), c(512)),
-        *[depthwise_separable(c(512), c(512), dilation=2) for _ in range(5)],
+        conv_bn_relu(3, c(32), 3, stride=2),  # conv1
+        depthwise_separable(c(32), c(64)),  # conv2_1
+        depthwise_separable(c(64), c(128), stride=2),  # conv2_2
+        depthwise_separable(c(128), c(128)),  # conv3_1
+        depthwise_separable(c(128), c(256), stride=2),  # conv3_2
+        depthwise_separable(c(256), c(256)),  # conv4_1
+        depthwise_separable(c(256), c(512)),  # conv4_2 (stride 1: the output stays at stride 8)
+        depthwise_separable(c(512), c(512), dilation=2),  # conv5_1
+        *[depthwise_separable(c(512), c(512)) for _ in range(4)],  # conv5_2 ... conv5_5
     )
     cpm_width = int(cfg.get("cpm_width", 128))
-    cpm = nn.Sequential(
-        nn.Conv2d(c(512), cpm_width, 1),
-        nn.ReLU(inplace=True),
-        *[depthwise_separable(cpm_width, cpm_width) for _ in range(3)],
-        conv_bn_relu(cpm_width, cpm_width, 3, bn=False),
-    )
-    backbone = nn.Sequential(trunk, cpm)
+    backbone = nn.Sequential(trunk, Cpm(c(512), cpm_width))
     init_weights(backbone)
     return backbone, cpm_width, 8
 
@@ -246,22 +303,36 @@ def _vgg19_backbone(cfg: Mapping[str, Any]) -> tuple[nn.Module, int, int]:
 BACKBONES = {"tiny": _tiny_backbone, "mobilenet": _mobilenet_backbone, "vgg19": _vgg19_backbone}
 
 
-def _stage(cfg: Mapping[str, Any], in_ch: int, bn: bool) -> PredictionStage:
-    stage = PredictionStage(
-        in_ch,
-        width=int(cfg["width"]),
-        depth=int(cfg["depth"]),
-        kernel=int(cfg["kernel"]),
-        head_width=int(cfg["head_width"]),
-        separate_branches=bool(cfg.get("separate_branches", False)),
-        bn=bn,
-    )
+STAGE_KINDS = ("openpose", "residual")
+
+
+def _stage(cfg: Mapping[str, Any], in_ch: int, bn: bool, key: str) -> nn.Module:
+    """One stage from its config; ``kind`` openpose (default: convs of one kernel size, CMU / stage 1)
+    or residual (Lightweight OpenPose's refinement blocks); ``batch_norm`` overrides the model's."""
+    kind = cfg.get("kind", "openpose")
+    bn = bool(cfg.get("batch_norm", bn))
+    if kind == "residual":
+        stage: nn.Module = ResidualRefinementStage(
+            in_ch, int(cfg["width"]), int(cfg["blocks"]), int(cfg["head_width"]), bn
+        )
+    elif kind == "openpose":
+        stage = PredictionStage(
+            in_ch,
+            width=int(cfg["width"]),
+            depth=int(cfg["depth"]),
+            kernel=int(cfg["kernel"]),
+            head_width=int(cfg["head_width"]),
+            separate_branches=bool(cfg.get("separate_branches", False)),
+            bn=bn,
+        )
+    else:
+        raise ValueError(f"model.{key}.kind={kind!r}; valid: {list(STAGE_KINDS)}")
     init_weights(stage)
     _init_outputs(stage)
     return stage
 
 
-def _init_outputs(stage: PredictionStage) -> None:
+def _init_outputs(stage: nn.Module) -> None:
     """Output convs start near the empty image's targets: ~0 everywhere except the background channel
     at 1, so the first steps learn people instead of unlearning random outputs."""
     for branch in (stage.heatmaps, stage.pafs):
@@ -275,8 +346,9 @@ def build_model(model_cfg: Mapping[str, Any]) -> PoseNet:
     """Build a :class:`PoseNet` from a ``conf/model/*.yaml`` mapping.
 
     Keys: ``backbone`` (tiny | mobilenet | vgg19) and its own keys, ``input_size``, ``initial_stage`` and
-    ``refinement_stage`` (width, depth, kernel, head_width, separate_branches), ``num_refinement_stages``,
-    ``batch_norm`` (in the stages).
+    ``refinement_stage`` (``kind`` openpose: width, depth, kernel, head_width, separate_branches; ``kind``
+    residual: width, blocks, head_width; either: batch_norm), ``num_refinement_stages``, ``batch_norm``
+    (the stages' default).
 
     Raises:
         ValueError: unknown backbone, or a stride that does not match the backbone.
@@ -293,9 +365,9 @@ def build_model(model_cfg: Mapping[str, Any]) -> PoseNet:
         raise ValueError(f"model.stride={cfg['stride']} but backbone {kind!r} has stride {stride}")
     bn = bool(cfg.get("batch_norm", True))
     maps_ch = NUM_HEATMAPS + NUM_PAFS
-    stages = [_stage(cfg["initial_stage"], feature_ch, bn)]
+    stages = [_stage(cfg["initial_stage"], feature_ch, bn, "initial_stage")]
     stages += [
-        _stage(cfg["refinement_stage"], feature_ch + maps_ch, bn)
+        _stage(cfg["refinement_stage"], feature_ch + maps_ch, bn, "refinement_stage")
         for _ in range(int(cfg.get("num_refinement_stages", 0)))
     ]
     return PoseNet(backbone, feature_ch, stages, stride, int(cfg["input_size"]))
