@@ -19,6 +19,8 @@ from tqdm.auto import tqdm
 
 from al_bench.data.dataset import PoseDataset
 from al_bench.data.skeleton import LIMBS, NUM_KEYPOINTS, flip_permutation
+from al_bench.data.targets import cell_centers
+from al_bench.data.transforms import PAD_RGB, normalize
 from al_bench.pose.decode import DecodeParams, decode_maps, peak_values, to_coco_results
 from al_bench.pose.models import PoseNet
 from al_bench.pose.train import resolve_device, source_image_cache
@@ -58,30 +60,96 @@ def _flip_channel_maps() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return heat, paf, sign
 
 
+def _pad_value() -> torch.Tensor:
+    """``(1, 3, 1, 1)`` the normalised letterbox padding colour (~0): what stride-alignment pads with."""
+    return torch.from_numpy(normalize(np.asarray([[PAD_RGB]], dtype=np.uint8)))[None]
+
+
+def _pad_to_stride(x: torch.Tensor, stride: int) -> torch.Tensor:
+    """``x`` padded at the bottom and right to a multiple of ``stride`` with the letterbox padding colour."""
+    h, w = x.shape[-2:]
+    hp, wp = -(-h // stride) * stride, -(-w // stride) * stride
+    if (hp, wp) == (h, w):
+        return x
+    out = _pad_value().to(x.device, x.dtype).expand(x.shape[0], x.shape[1], hp, wp).clone()
+    out[..., :h, :w] = x
+    return out
+
+
+def _plain_cells_in_scaled_map(
+    n_plain: int, n_scaled_px: int, ratio: float, stride: int, mirrored: bool, device: torch.device
+) -> torch.Tensor:
+    """Fractional scaled-map cell index of every plain output cell centre along one axis.
+
+    Plain cell centre ``c`` (input pixels, :func:`~al_bench.data.targets.cell_centers`) lies at
+    ``(c + 0.5) * ratio - 0.5`` in the scaled input (``align_corners=False`` resize), at
+    ``n_scaled_px - 1`` minus that in its mirror, and at cell ``(u - (stride - 1) / 2) / stride`` there.
+    """
+    centres = torch.from_numpy(cell_centers(n_plain, stride)).to(device, torch.float64)
+    u = (centres + 0.5) * ratio - 0.5
+    if mirrored:
+        u = (n_scaled_px - 1) - u
+    return (u - (stride - 1) / 2.0) / stride
+
+
+def _to_plain_grid(
+    maps: torch.Tensor,
+    plain_hw: tuple[int, int],
+    scaled_hw: tuple[int, int],
+    ratio: tuple[float, float],
+    stride: int,
+    mirrored: bool,
+) -> torch.Tensor:
+    """Resample the valid output cells of a scaled (and mirrored) input onto the plain input's grid.
+
+    ``maps`` are the outputs of the stride-padded scaled input; its cells that cover the scaled image
+    (``ceil(scaled / stride)``) are kept and sampled bilinearly at the exact positions of the plain cell
+    centres (edge cells clamp), so a keypoint lands where it lies in the plain input.
+    """
+    valid = (-(-scaled_hw[0] // stride), -(-scaled_hw[1] // stride))
+    maps = maps[..., : valid[0], : valid[1]]
+    iy = _plain_cells_in_scaled_map(plain_hw[0], scaled_hw[0], ratio[0], stride, False, maps.device)
+    ix = _plain_cells_in_scaled_map(plain_hw[1], scaled_hw[1], ratio[1], stride, mirrored, maps.device)
+    gy = (2 * iy + 1) / maps.shape[-2] - 1  # grid_sample's align_corners=False normalisation
+    gx = (2 * ix + 1) / maps.shape[-1] - 1
+    grid = torch.stack(torch.broadcast_tensors(gx[None, :], gy[:, None]), dim=-1).to(maps.dtype)
+    grid = grid[None].expand(maps.shape[0], -1, -1, -1)
+    return F.grid_sample(maps, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
 def _forward_maps(
     model: PoseNet, x: torch.Tensor, flip: bool, scales: Sequence[float], feats: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Last-stage heatmaps and PAFs on the plain input's grid, averaged over scales (and a flip).
 
+    Stride-aligned multi-scale test: each scaled input (``round(side * scale)`` px) is padded to a multiple
+    of the stride with the letterbox colour, its (mirrored) output cells that cover the image are kept and
+    resampled at the exact positions of the plain grid's cell centres (:func:`_to_plain_grid`).
     ``feats``: backbone feature maps of the plain input when already computed (reused for scale 1).
     """
-    h, w = x.shape[-2] // model.stride, x.shape[-1] // model.stride
+    stride = model.stride
+    height, width = x.shape[-2:]
+    plain_hw = (height // stride, width // stride)
     heat_perm, paf_perm, paf_sign = (torch.from_numpy(a).to(x.device) for a in _flip_channel_maps())
     heat_sum, paf_sum, n = 0.0, 0.0, 0
     for scale in scales:
-        xs = x if scale == 1 else F.interpolate(x, scale_factor=scale, mode="bilinear", align_corners=False)
+        scaled_hw = (max(1, round(height * scale)), max(1, round(width * scale)))
+        ratio = (scaled_hw[0] / height, scaled_hw[1] / width)
+        xs = x
+        if scaled_hw != (height, width):
+            xs = F.interpolate(x, size=scaled_hw, mode="bilinear", align_corners=False)
         for mirrored in (False, True) if flip else (False,):
-            if scale == 1 and not mirrored and feats is not None:
+            if scaled_hw == (height, width) and not mirrored and feats is not None:
                 heat, paf = model.run_stages(feats)[-1]
             else:
-                heat, paf = model(xs.flip(-1) if mirrored else xs)[-1]
+                heat, paf = model(_pad_to_stride(xs.flip(-1) if mirrored else xs, stride))[-1]
             heat, paf = heat.float(), paf.float()
+            if mirrored or scaled_hw != (height, width) or heat.shape[-2:] != plain_hw:
+                heat = _to_plain_grid(heat, plain_hw, scaled_hw, ratio, stride, mirrored)
+                paf = _to_plain_grid(paf, plain_hw, scaled_hw, ratio, stride, mirrored)
             if mirrored:
-                heat = heat.flip(-1)[:, heat_perm]
-                paf = paf.flip(-1)[:, paf_perm] * paf_sign[None, :, None, None]
-            if heat.shape[-2:] != (h, w):
-                heat = F.interpolate(heat, size=(h, w), mode="bilinear", align_corners=False)
-                paf = F.interpolate(paf, size=(h, w), mode="bilinear", align_corners=False)
+                heat = heat[:, heat_perm]
+                paf = paf[:, paf_perm] * paf_sign[None, :, None, None]
             heat_sum, paf_sum, n = heat_sum + heat, paf_sum + paf, n + 1
     return heat_sum / n, paf_sum / n
 
