@@ -6,6 +6,7 @@ import re
 
 import numpy as np
 import pytest
+from annotate_support import COCO_MINI
 
 from al_bench.annotate import MergeError, merge_annotations
 from al_bench.annotate.formats import from_percent, to_percent
@@ -184,6 +185,29 @@ def test_merge_label_studio_coco_export(written, labeled, tmp_path):
     CocoKeypoints(tmp_path / "merged.json", tmp_path, require_keypoints=False)
 
 
+def test_real_coco_annotations_pass_the_checks(tmp_path):
+    """The fixture's real COCO file as an export (picks = its own images): every check passes on real
+    annotations (boxes that leave keypoints out, segmentation areas, crowd regions, zero-keypoint persons)."""
+    ann = COCO_MINI / "person_keypoints_train2017.json"
+    if not ann.exists():
+        pytest.skip(f"fixture not found at {COCO_MINI}")
+    out = tmp_path / "labeled.json"
+    report = merge_annotations(out, ann, ann)
+    real = json.loads(ann.read_text())
+    assert (report.images_added, report.persons_added) == (80, len(real["annotations"])) == (80, 172)
+    assert report.keypoints_added == sum(a["num_keypoints"] for a in real["annotations"])
+    merged = CocoKeypoints(out, COCO_MINI / "images", require_keypoints=False)
+    original = CocoKeypoints(ann, COCO_MINI / "images", require_keypoints=False)
+    assert merged.image_ids.tolist() == original.image_ids.tolist()
+    for image_id in original.image_ids:
+        np.testing.assert_allclose(merged.keypoints(image_id), original.keypoints(image_id), atol=1e-3)
+        assert sum(a["iscrowd"] for a in merged.annotations(image_id)) == sum(
+            a["iscrowd"] for a in original.annotations(image_id)
+        )
+        areas = sorted(a["area"] for a in merged.annotations(image_id))
+        assert areas == pytest.approx(sorted(a["area"] for a in original.annotations(image_id)), abs=1e-3)
+
+
 def label_studio_export(tasks: list[dict]) -> list[dict]:
     """The tasks as Label Studio's JSON export writes them after annotators accepted/edited predictions."""
     out = []
@@ -348,9 +372,20 @@ BAD = {
         _coco_case(lambda d: d["annotations"][2].__setitem__("num_keypoints", 3)),
         r"annotation id 3 \(image 2\): num_keypoints is 3 but 2 keypoints are labelled \(v > 0\)",
     ),
-    "bbox does not hold the points": (
-        _coco_case(lambda d: d["annotations"][2].__setitem__("bbox", [10.0, 20.0, 50.0, 50.0])),
-        r"annotation id 3 \(image 2\): bbox \[10.0, 20.0, 50.0, 50.0\] does not hold its labelled keypoints",
+    "bbox away from the points": (
+        _coco_case(lambda d: d["annotations"][2].__setitem__("bbox", [250.0, 10.0, 50.0, 50.0])),
+        (
+            r"annotation id 3 \(image 2\): bbox \[250.0, 10.0, 50.0, 50.0\] does not overlap its labelled "
+            r"keypoints \(their box is \[10.0, 20.0, 190.5, 220.75\]\)"
+        ),
+    ),
+    "bbox in other units": (
+        _coco_case(lambda d: d["annotations"][2].__setitem__("bbox", [0.03, 0.08, 0.57, 0.88])),
+        r"annotation id 3 \(image 2\): bbox \[0.03, 0.08, 0.57, 0.88\] does not overlap its labelled keypoints",
+    ),
+    "bbox outside the image": (
+        _coco_case(lambda d: d["annotations"][2].__setitem__("bbox", [10.0, 20.0, 400.0, 230.0])),
+        r"annotation id 3 \(image 2\): bbox \[10.0, 20.0, 400.0, 230.0\] is outside the 333 x 251 image",
     ),
     "area above the bbox area": (
         _coco_case(lambda d: d["annotations"][2].__setitem__("area", 1e6)),
