@@ -44,6 +44,8 @@ Rules (decisions, all tested in ``tests/annotate/test_merge.py``):
   ``>= 0`` and at most the bbox area (a segment lies in its box). Each is computed when
   missing: ``num_keypoints`` from ``v``, ``bbox`` the labelled keypoints' box, ``area`` the bbox area.
 - An export image with no persons is added as a labeled image without persons (the tool says so).
+- Keypoints with ``v = 0`` are stored as ``0, 0, 0``; tool extras (``attributes``, ``score``) are dropped;
+  ``iscrowd`` and a non-empty ``segmentation`` are kept.
 """
 
 from __future__ import annotations
@@ -145,7 +147,7 @@ def detect_format(export) -> str:
     """``coco`` or ``label_studio_json`` from the export's parsed JSON; MergeError when neither."""
     if isinstance(export, dict) and {"images", "annotations"} <= set(export):
         return "coco"
-    if isinstance(export, list) and all(isinstance(t, dict) and "data" in t for t in export):
+    if isinstance(export, list) and export and all(isinstance(t, dict) and "data" in t for t in export):
         return "label_studio_json"
     return ""
 
