@@ -3,6 +3,7 @@
     al-bench-data synthetic --out DIR --n-pool N --n-val M --seed S [--image-size 128]
                             [--val-distribution pool|balanced]
     al-bench-data inspect DIR [--split pool|val] [--sheet PATH] [--n-sheet 32]
+    al-bench-data merge --labeled LABELED.json --export EXPORT.json --picks PICKS.json [--out OUT.json]
 
 Errors exit with a one-line message, no traceback.
 """
@@ -16,6 +17,7 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
+from al_bench.annotate.merge import merge_annotations
 from al_bench.data.coco import BadAnnotationError, CocoKeypoints, DataNotFoundError
 from al_bench.data.synthetic import (
     IMAGES_SUBDIR,
@@ -45,7 +47,24 @@ def _parser() -> argparse.ArgumentParser:
         "--sheet", type=Path, default=None, help="contact sheet PNG (default DIR/sheet_<split>.png)"
     )
     ins.add_argument("--n-sheet", type=int, default=32, help="images on the contact sheet")
+    mrg = sub.add_parser(
+        "merge",
+        help="merge an annotation export (COCO keypoints, Label Studio JSON) into a labeled COCO set",
+    )
+    mrg.add_argument("--labeled", required=True, type=Path, help="labeled COCO JSON (created when missing)")
+    mrg.add_argument(
+        "--export", required=True, type=Path, help="CVAT / Label Studio COCO export or Label Studio JSON"
+    )
+    mrg.add_argument(
+        "--picks", required=True, type=Path, help="coco_images.json or picks.json naming the picked images"
+    )
+    mrg.add_argument("--out", type=Path, default=None, help="merged set (default: --labeled, in place)")
     return parser
+
+
+def _merge(args: argparse.Namespace) -> None:
+    report = merge_annotations(args.labeled, args.export, args.picks, args.out)
+    print("\n".join(report.lines()))
 
 
 def _synthetic(args: argparse.Namespace) -> None:
@@ -100,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``al-bench-data``; returns 0 or exits with an error message."""
     args = _parser().parse_args(argv)
     try:
-        {"synthetic": _synthetic, "inspect": _inspect}[args.command](args)
+        {"synthetic": _synthetic, "inspect": _inspect, "merge": _merge}[args.command](args)
     except (DataNotFoundError, BadAnnotationError, ValueError, OSError) as err:
         sys.exit(f"al-bench-data: error: {err}")
     return 0
