@@ -148,20 +148,26 @@ def format_incomplete(dropped: Sequence[tuple[RunResult, str]], names: Mapping[s
     return "\n".join(lines)
 
 
+def _width(names, minimum: int) -> int:
+    """Column width that shows every name whole: a cut name could make two conditions read the same."""
+    return max([minimum, *(len(n) for n in names)])
+
+
 def format_table(results: Sequence[RunResult]) -> str:
     """Compact table: one row per run and round (n_labeled, persons, keypoints, AP, sampling time)."""
     _, names = conditions(results)
     keys, _ = conditions(results)
-    header = f"{'run':<44} {'round':>5} {'n_labeled':>9} {'persons':>7} {'keypoints':>9} {'AP':>7} {'sampling_s':>10}"
+    labels = [f"{names[key]} seed={result.seed}" for key, result in zip(keys, results)]
+    w = _width(labels, 44)
+    header = f"{'run':<{w}} {'round':>5} {'n_labeled':>9} {'persons':>7} {'keypoints':>9} {'AP':>7} {'sampling_s':>10}"
     lines = [header, "-" * len(header)]
-    for key, result in zip(keys, results):
-        name = f"{names[key]} seed={result.seed}"[:44]
+    for name, result in zip(labels, results):
         for r in result.rounds:
             sampling = f"{r['sampling_time_s']:.2f}" if "sampling_time_s" in r else "-"
             persons = f"{int(r['n_persons'])}" if "n_persons" in r else "-"
             keypoints = f"{int(r['n_keypoints'])}" if "n_keypoints" in r else "-"
             lines.append(
-                f"{name:<44} {int(r['round']):>5} {int(r['n_labeled']):>9} {persons:>7} {keypoints:>9} "
+                f"{name:<{w}} {int(r['round']):>5} {int(r['n_labeled']):>9} {persons:>7} {keypoints:>9} "
                 f"{r['ap']:>7.4f} {sampling:>10}"
             )
     return "\n".join(lines)
@@ -220,8 +226,9 @@ def paired(results: Sequence[RunResult], axis: str = "images", reference: str = 
 
 def format_paired(rows: Sequence[Mapping[str, Any]], axis: str, reference: str = REFERENCE) -> str:
     """The paired table as text: the CSV's columns plus the p-value floor and a verdict."""
+    w = _width([r["condition_name"] + " (control)" for r in rows], 40)
     header = (
-        f"{'condition':<40} {'seeds':>5} {'dAULC':>8} {'95% CI low':>10} {'95% CI high':>11} "
+        f"{'condition':<{w}} {'seeds':>5} {'dAULC':>8} {'95% CI low':>10} {'95% CI high':>11} "
         f"{'dfinal':>8} {'p':>6} {'p floor':>7}  verdict"
     )
     lines = [
@@ -235,7 +242,7 @@ def format_paired(rows: Sequence[Mapping[str, Any]], axis: str, reference: str =
     for row in ordered:
         tag = " (control)" if row["uses_labels"] else ""
         lines.append(
-            f"{(row['condition_name'] + tag)[:40]:<40} {row['seeds']:>5} {row['delta_aulc_mean']:>+8.4f} "
+            f"{row['condition_name'] + tag:<{w}} {row['seeds']:>5} {row['delta_aulc_mean']:>+8.4f} "
             f"{row['delta_aulc_ci_low']:>+10.4f} {row['delta_aulc_ci_high']:>+11.4f} "
             f"{row['delta_final_mean']:>+8.4f} {row['p_value']:>6.3g} {row['p_floor']:>7.3g}  "
             + verdict(row["seeds"], row["delta_aulc_ci_low"], row["delta_aulc_ci_high"], reference)
@@ -310,8 +317,9 @@ def ranking(results: Sequence[RunResult], reference: str = REFERENCE) -> list[di
 
 def format_ranking(rows: Sequence[Mapping[str, Any]]) -> str:
     """The ranking as text."""
+    w = _width([row["label"] for row in rows], 40)
     header = (
-        f"{'rank':>4}  {'configuration':<40} {'AULC(AP)':>9} {'+-std':>7} {'final AP':>8} {'seeds':>5}  "
+        f"{'rank':>4}  {'configuration':<{w}} {'AULC(AP)':>9} {'+-std':>7} {'final AP':>8} {'seeds':>5}  "
         "vs random (images | keypoints)"
     )
     lines = [header, "-" * len(header)]
@@ -319,7 +327,7 @@ def format_ranking(rows: Sequence[Mapping[str, Any]]) -> str:
         gap = row.get("gap_share", math.nan)
         gap_text = f"  gap share {gap:.2f}" if isinstance(gap, float) and math.isfinite(gap) else ""
         lines.append(
-            f"{i:>4}  {row['label'][:40]:<40} {row['aulc']:>9.4f} {row['aulc_std']:>7.4f} "
+            f"{i:>4}  {row['label']:<{w}} {row['aulc']:>9.4f} {row['aulc_std']:>7.4f} "
             f"{row['final_ap']:>8.4f} {row['n_seeds']:>5}  "
             f"{row.get('verdict_images', '')} | {row.get('verdict_keypoints', '')}{gap_text}"
         )
@@ -328,12 +336,13 @@ def format_ranking(rows: Sequence[Mapping[str, Any]]) -> str:
 
 def format_aulc(rows: Sequence[Mapping[str, Any]], axis: str) -> str:
     """AULC per condition on one axis (controls marked)."""
-    header = f"{'condition':<50} {'AULC(AP)':>9} {'+-std':>7} {'final AP':>8} {'seeds':>5}"
+    names = [row["label"] + (" (control)" if row["uses_labels"] else "") for row in rows]
+    w = _width(names, 50)
+    header = f"{'condition':<{w}} {'AULC(AP)':>9} {'+-std':>7} {'final AP':>8} {'seeds':>5}"
     lines = [f"Normalised AULC of AP vs {axis} (mean over seeds, sample std)", header, "-" * len(header)]
-    for row in rows:
-        name = row["label"] + (" (control)" if row["uses_labels"] else "")
+    for name, row in zip(names, rows):
         lines.append(
-            f"{name[:50]:<50} {row['aulc']:>9.4f} {row['aulc_std']:>7.4f} {row['final_ap']:>8.4f} {row['n_seeds']:>5}"
+            f"{name:<{w}} {row['aulc']:>9.4f} {row['aulc_std']:>7.4f} {row['final_ap']:>8.4f} {row['n_seeds']:>5}"
         )
     return "\n".join(lines)
 

@@ -36,6 +36,8 @@ def al_bench_command(out_dir: Path, *overrides: str, cache_dir: Path | None = No
     cache = [f"paths.cache_dir={cache_dir}"] if cache_dir else []
     # In-process jobs unless a test picks a launcher: a SIGKILL of the command then kills the job too.
     launcher = [] if any(o.startswith("hydra/launcher=") for o in overrides) else ["hydra/launcher=basic"]
+    # The default preset sweeps seeds 0,1,2: one seed unless a test sweeps seeds itself.
+    seed = [] if any(o.startswith("seed=") for o in overrides) else ["seed=0"]
     return [
         sys.executable,
         "-m",
@@ -44,6 +46,7 @@ def al_bench_command(out_dir: Path, *overrides: str, cache_dir: Path | None = No
         *cache,
         *TINY,
         *launcher,
+        *seed,
         *overrides,
     ]
 

@@ -54,10 +54,21 @@ def test_quick_is_the_default_and_runs_every_strategy():
     assert cfg.hydra.sweeper.params.strategy.split(",") == [
         "random",
         "uncertainty",
+        "uncertainty_random",
         "heatmap_annoy",
         "heatmap_exact",
         "coreset",
+        "oracle_loss",
     ]
+    # Seed last: the sweep's innermost axis, so parallel jobs train different round-0 models at once.
+    assert list(cfg.hydra.sweeper.params) == ["strategy", "seed"]
+    assert cfg.hydra.sweeper.params.seed == "0,1,2"
+
+
+def test_six_seeds_is_the_default_run_with_seeds_0_to_5():
+    cfg = _compose("experiment=six_seeds", hydra=True)
+    assert cfg.hydra.sweeper.params.seed == "0,1,2,3,4,5"
+    assert cfg.hydra.sweeper.params.strategy == _compose(hydra=True).hydra.sweeper.params.strategy
     assert (cfg.data.n_pool, cfg.data.n_val, cfg.al.initial, cfg.al.budget) == (1000, 100, 100, 50)
     assert cfg.hydra.launcher.n_jobs == 2 and cfg.num_threads == 1  # two 1-thread jobs on 2 cores
 

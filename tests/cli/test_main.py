@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -135,7 +136,12 @@ def test_two_seed_two_ratio_multirun_in_parallel_lands_in_one_experiment(tmp_pat
     [sweep_dir] = (out / "multirun").iterdir()
     assert sorted(p.name for p in sweep_dir.iterdir() if p.is_dir()) == ["0", "1", "2", "3"]
     assert len(read_results(sweep_dir)) == 4
-    assert "heatmap_annoy strategy.selection_ratio=0.5" in proc.stdout  # ranking groups seeds
+    # The ranking names each condition by the overrides that make it differ and groups its 2 seeds.
+    ranked = [line for line in proc.stdout.splitlines() if re.match(r"\s+\d+\s+heatmap_annoy ", line)]
+    assert len(ranked) == 2 and all(
+        re.search(r"\s2\s+(not distinguishable|n/a|better|worse)", r) for r in ranked
+    )
+    assert sum("selection_ratio=0.5" in line for line in ranked) == 1
 
     run_cli(out, *sweep)  # the same sweep again: nothing duplicated
     client, parents, again = _runs(out)
