@@ -477,6 +477,7 @@ def run_select(cfg: DictConfig) -> SelectResult:
             write_annotation_files(
                 picks,
                 tmp_out,
+                image_url=cfg.get("image_url"),
                 model_version=f"al_bench {model_cfg.get('name')} ({ckpt_desc})",
                 min_keypoint_score=float(cfg.get("min_keypoint_score", 0.0)),
             )

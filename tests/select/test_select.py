@@ -96,7 +96,9 @@ def test_scan_skips_and_names_bad_files(data):
 def test_select_writes_every_output(data, tmp_path):
     from pycocotools.coco import COCO
 
-    cfg = compose(base(data, tmp_path, "budget=4", f"labeled={data['labeled']}"))
+    cfg = compose(
+        base(data, tmp_path, "budget=4", f"labeled={data['labeled']}", "image_url='http://host/img/'")
+    )
     result = run_select(cfg)
     out = tmp_path / "picks"
     assert result.out_dir == out
@@ -127,6 +129,7 @@ def test_select_writes_every_output(data, tmp_path):
     assert {img["file_name"] for img in coco.dataset["images"]} == set(picked)
     tasks = json.loads((out / "label_studio_tasks.json").read_text())
     assert len(tasks) == 4
+    assert [t["data"]["image"] for t in tasks] == [f"http://host/img/{name}" for name in picked]
     assert Image.open(out / "picks.png").size[0] == 4 * 192
 
 
