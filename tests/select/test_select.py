@@ -255,8 +255,13 @@ def test_run_id_and_tracking(data, tmp_path, empty_mlflow_db):
     assert "select/picks.json" in logged and "select/coco_images.json" in logged
 
 
+@pytest.mark.slow  # two interpreter start-ups with torch + Hydra (about 15 s)
 def test_console_script(data, tmp_path):
     """The CLI end to end (subprocess); a bad input exits with one line naming it."""
+    import tomllib
+
+    scripts = tomllib.loads((CONF_DIR.parent / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["al-bench-select"] == "al_bench.cli.select:main"
     out = tmp_path / "cli_picks"
     cmd = [sys.executable, "-m", "al_bench.cli.select", f"checkpoint={data['ckpt']}", f"images={data['images']}",
            "budget=2", "strategy=random", f"out={out}", f"paths.output_dir={tmp_path}", "track=false",
