@@ -344,6 +344,18 @@ def contact_sheet_png(
     return path
 
 
+def _share(folder: Path) -> None:
+    """Give the output folder and its files the umask's usual modes (the temp files are created 0600/0700):
+    the picks are meant to be handed to annotation tools and teammates."""
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    folder.chmod(0o777 & ~mask)
+    for path in folder.iterdir():
+        path.chmod(0o666 & ~mask)
+
+
 def _csv_text(rows: Sequence[dict], timings: Mapping[str, float]) -> str:
     buf = io.StringIO()
     timing_keys = list(timings)
@@ -503,6 +515,7 @@ def run_select(cfg: DictConfig) -> SelectResult:
             }
             atomic_write_json(tmp_out / PICKS_JSON, summary)
             atomic_write_text(tmp_out / PICKS_CSV, _csv_text(rows, timings))
+            _share(tmp_out)
     result = SelectResult(out_dir, rows, timings, skipped, len(pool_ids), len(labeled_ids))
     if cfg.get("track", True):
         result.mlflow_run_id = _track(cfg, result, ckpt_desc, budget)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -106,6 +107,9 @@ def test_select_writes_every_output(data, tmp_path):
                 "label_studio_config.xml", "label_studio_tasks.json"}  # fmt: skip
     assert {p.name for p in out.iterdir()} == expected
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".picks")]  # no temp folder left
+    mask = os.umask(0)
+    os.umask(mask)
+    assert {p.stat().st_mode & 0o777 for p in out.iterdir()} == {0o666 & ~mask}  # not the temp files' 0600
 
     summary = json.loads((out / "picks.json").read_text())
     assert len(summary["picks"]) == 4
