@@ -442,9 +442,11 @@ def run_select(cfg: DictConfig) -> SelectResult:
             warnings.warn(f"al-bench-select: skipped {name}: {reason}", stacklevel=2)
 
         rng = np.random.default_rng(int(cfg.get("seed", 0)))
+        start = time.perf_counter()  # context_s: mostly the first import of the embedders (torchvision)
         context = selection_context(
             cfg, model, source, pool_ids, labeled_ids, rng, predict, fingerprint([*pool, *labeled])
         )
+        timings["context_s"] = time.perf_counter() - start
         start = time.perf_counter()
         selection = strategy.select(context, budget)
         wall = time.perf_counter() - start
