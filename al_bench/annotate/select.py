@@ -504,7 +504,7 @@ def run_select(cfg: DictConfig) -> SelectResult:
             summary = {
                 "strategy": str(cfg.strategy.name),
                 "budget": budget,
-                "images": str(images),
+                "input_images": str(images),  # not "images": load_picked reads that as a COCO list
                 "model": ckpt_desc,
                 "model_name": model_cfg.get("name"),
                 "n_candidates": len(pool_ids),

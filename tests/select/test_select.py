@@ -134,6 +134,10 @@ def test_select_writes_every_output(data, tmp_path):
     assert set(parts) | {"select_uncertainty_s", "select_embedding_s", "total_s"} <= set(timings)
     assert sum(timings[k] for k in parts) <= timings["total_s"] <= sum(timings[k] for k in parts) + 1.0
 
+    from al_bench.annotate import load_picked
+
+    picked_back = load_picked(out / "picks.json")  # the file al-bench-data merge --picks reads
+    assert sorted(picked_back) == sorted(p["image_id"] for p in summary["picks"])
     with (out / "picks.csv").open() as handle:
         rows = list(csv.DictReader(handle))
     assert [r["file_name"] for r in rows] == picked
