@@ -318,6 +318,27 @@ class SelectResult:
     mlflow_run_id: str | None = None
 
 
+def clip_persons(persons: Sequence[Mapping], width: int, height: int) -> tuple[list[dict], int]:
+    """Predicted persons with every predicted keypoint (score > 0) moved into the image, and how many moved.
+
+    Decoding can put a point a few pixels outside the image (a face at the top edge); as a pre-annotation
+    it is a suggestion the annotator corrects, and ``al-bench-data merge`` refuses points outside the image,
+    so it is clipped to ``[0, width - 1] x [0, height - 1]``.
+    """
+    out, moved = [], 0
+    for person in persons:
+        kps = np.asarray(person["keypoints"], dtype=np.float64).reshape(-1, 3).copy()
+        on = kps[:, 2] > 0
+        clipped = kps.copy()
+        clipped[:, 0] = np.clip(kps[:, 0], 0, max(0, width - 1))
+        clipped[:, 1] = np.clip(kps[:, 1], 0, max(0, height - 1))
+        changed = on & (np.abs(clipped[:, :2] - kps[:, :2]).sum(axis=1) > 0)
+        moved += int(changed.sum())
+        kps[on] = clipped[on]
+        out.append({**dict(person), "keypoints": [float(v) for v in kps.reshape(-1)]})
+    return out, moved
+
+
 def _person_array(persons: Sequence[Mapping]) -> np.ndarray:
     """COCO results (``keypoints``: x, y, score) as ``(P, 17, 3)`` with v=2 where the score is positive."""
     if not persons:
@@ -463,6 +484,10 @@ def run_select(cfg: DictConfig) -> SelectResult:
         persons: dict[int, list[dict]] = {i: [] for i in ids}
         for r in results:
             persons.setdefault(int(r["image_id"]), []).append(r)
+        n_clipped = 0
+        for i in ids:
+            persons[i], moved = clip_persons(persons[i], by_id[i].width, by_id[i].height)
+            n_clipped += moved
         scores = list(selection.info.get("scores") or [])
         scores = scores if len(scores) == len(ids) else [None] * len(ids)
         stage = STAGES.get(str(cfg.strategy.name), str(cfg.strategy.name))
@@ -510,6 +535,7 @@ def run_select(cfg: DictConfig) -> SelectResult:
                 "n_candidates": len(pool_ids),
                 "n_labeled": len(labeled_ids),
                 "n_skipped": len(skipped),
+                "keypoints_clipped_into_image": n_clipped,
                 "skipped": [{"file": n, "reason": r} for n, r in skipped],
                 "timings": timings,
                 "quality": {k: float(v) for k, v in dict(selection.quality).items()},

@@ -14,7 +14,7 @@ import pytest
 from omegaconf import OmegaConf
 from PIL import Image
 
-from al_bench.annotate.select import SelectError, run_select, scan_images
+from al_bench.annotate.select import SelectError, clip_persons, run_select, scan_images
 from al_bench.cli.main import CONF_DIR
 
 N_GOOD = 12  # readable images in the folder
@@ -94,6 +94,18 @@ def test_scan_skips_and_names_bad_files(data):
     assert any(e.file_name.startswith("sub/IMG_00.") for e in scan.images)
 
 
+def test_clip_persons_moves_predicted_points_into_the_image():
+    kps = [0.0] * 51
+    kps[0:3] = [-6.0, 5.0, 0.7]  # outside on the left
+    kps[3:6] = [50.0, 120.0, 0.4]  # below a 100 px high image
+    kps[6:9] = [-3.0, -3.0, 0.0]  # not predicted: left as is
+    kps[9:12] = [10.0, 10.0, 0.9]  # inside
+    persons, moved = clip_persons([{"image_id": 1, "keypoints": kps, "score": 0.5}], width=80, height=100)
+    assert moved == 2
+    assert persons[0]["keypoints"][:12] == [0.0, 5.0, 0.7, 50.0, 99.0, 0.4, -3.0, -3.0, 0.0, 10.0, 10.0, 0.9]
+    assert persons[0]["score"] == 0.5
+
+
 def test_select_writes_every_output(data, tmp_path):
     from pycocotools.coco import COCO
 
@@ -115,6 +127,7 @@ def test_select_writes_every_output(data, tmp_path):
     assert len(summary["picks"]) == 4
     assert summary["n_candidates"] == N_GOOD - 2 and summary["n_labeled"] == 2
     assert summary["n_skipped"] == 2
+    assert summary["keypoints_clipped_into_image"] >= 0
     assert {s["file"] for s in summary["skipped"]} == {"broken.png", "notes.txt"}
     picked = [p["file_name"] for p in summary["picks"]]
     assert not set(picked) & set(data["labeled_names"])
