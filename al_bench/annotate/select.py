@@ -73,6 +73,7 @@ class ScanResult:
 
     images: list[ImageEntry]
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    ids: frozenset[int] = frozenset()  # labeled: every image id of the file (also of missing files)
 
 
 def probe_image(path: Path) -> tuple[int, int]:
@@ -97,7 +98,7 @@ def _probe_or_reason(path: Path) -> tuple[tuple[int, int] | None, str]:
 
 
 def scan_images(
-    images: str | Path, image_dir: str | Path | None = None, exclude: Path | None = None
+    images: str | Path, image_dir: str | Path | None = None, exclude: Path | None = None, first_id: int = 1
 ) -> ScanResult:
     """The candidate images of a folder (recursive) or of a COCO JSON that lists images.
 
@@ -107,7 +108,8 @@ def scan_images(
         exclude: a folder whose files are never candidates (the output folder, when it lies inside).
 
     Returns:
-        ids ``1..N`` in sorted path order for a folder; the JSON's own ids for a JSON.
+        ids ``first_id..first_id+N-1`` in sorted path order for a folder (``run_select`` starts them above
+        the labeled set's ids, so picks merge without id clashes); the JSON's own ids for a JSON.
 
     Raises:
         SelectError: the path does not exist, the folder holds no file, or no file is a readable image.
@@ -137,7 +139,7 @@ def scan_images(
             if size is None:
                 skipped.append((rel, reason))
                 continue
-            entries.append(ImageEntry(len(entries) + 1, rel, path, *size))
+            entries.append(ImageEntry(first_id + len(entries), rel, path, *size))
         what = f"the folder {images}"
     else:
         try:
@@ -190,6 +192,11 @@ def load_labeled(labeled: str | Path, image_dir: str | Path) -> ScanResult:
         raise SelectError(f"labeled={labeled}: a COCO keypoints JSON needs an 'images' list")
     root = Path(image_dir)
     out, skipped = [], []
+    ids = frozenset(
+        r["id"]
+        for r in rows
+        if isinstance(r, dict) and isinstance(r.get("id"), int) and not isinstance(r["id"], bool)
+    )
     for row in rows:
         name = row.get("file_name") if isinstance(row, dict) else None
         path = root / str(name)
@@ -201,26 +208,37 @@ def load_labeled(labeled: str | Path, image_dir: str | Path) -> ScanResult:
             skipped.append((f"labeled:{name}", reason))
             continue
         out.append(ImageEntry(int(row.get("id", 0)), str(name), path.resolve(), *size))
-    return ScanResult(out, skipped)
+    return ScanResult(out, skipped, ids)
 
 
-def build_source(candidates: Sequence[ImageEntry], labeled: Sequence[ImageEntry], work_dir: Path):
-    """One images-only COCO source of candidates and labeled images; ``(source, pool_ids, labeled_ids)``.
+def build_source(
+    candidates: Sequence[ImageEntry],
+    labeled: Sequence[ImageEntry],
+    work_dir: Path,
+    taken_ids: frozenset[int] = frozenset(),
+):
+    """One images-only COCO source of candidates and labeled images: ``(source, pool_ids, labeled_ids, pool)``.
 
-    Candidates keep their ids; labeled images get ids above the largest candidate id. A labeled image that
-    is the same file as a candidate removes that candidate (it is never picked). ``file_name`` s are the
-    absolute paths (``image_dir / absolute`` is the absolute path), so the two sets may live in different
-    folders.
+    Both keep their ids (the picks' ids are the ones ``al-bench-data merge`` adds to the labeled set). A
+    labeled image that is the same file as a candidate removes that candidate (it is never picked).
+    ``file_name`` s are the absolute paths (``image_dir / absolute`` is the absolute path), so the two sets
+    may live in different folders.
+
+    Raises:
+        SelectError: a candidate's id is an id of the labeled set (``taken_ids``) for another file.
     """
     from al_bench.data.coco import CocoKeypoints
 
     labeled_paths = {e.path for e in labeled}
     pool = [e for e in candidates if e.path not in labeled_paths]
-    top = max((e.image_id for e in candidates), default=0)
-    unique_labeled = list({e.path: e for e in labeled}.values())
-    labeled_entries = [
-        ImageEntry(top + 1 + i, e.file_name, e.path, e.width, e.height) for i, e in enumerate(unique_labeled)
-    ]
+    labeled_entries = list({e.image_id: e for e in {e.path: e for e in labeled}.values()}.values())
+    taken = set(taken_ids) | {e.image_id for e in labeled_entries}
+    clash = [e for e in pool if e.image_id in taken]
+    if clash:
+        raise SelectError(
+            f"image id {clash[0].image_id} ({clash[0].file_name}) of images= is also an image id of labeled= "
+            f"({len(clash)} such ids): the picks keep their ids when merged, so the two must not share ids"
+        )
     images = [
         {"id": e.image_id, "file_name": str(e.path), "width": e.width, "height": e.height}
         for e in [*pool, *labeled_entries]
@@ -444,14 +462,19 @@ def run_select(cfg: DictConfig) -> SelectResult:
 
         start = time.perf_counter()
         images = Path(str(cfg.images))
-        scan = scan_images(images, cfg.get("image_dir"), exclude=out_dir if out_dir.exists() else None)
-        skipped = list(scan.skipped)
-        labeled: list[ImageEntry] = []
+        lab = ScanResult([])
         if cfg.get("labeled"):
             default_dir = images if images.is_dir() else (cfg.get("image_dir") or images.parent)
             lab = load_labeled(str(cfg.labeled), cfg.get("labeled_images") or default_dir)
-            labeled, skipped = lab.images, skipped + lab.skipped
-        source, pool_ids, labeled_ids, pool = build_source(scan.images, labeled, work)
+        scan = scan_images(
+            images,
+            cfg.get("image_dir"),
+            exclude=out_dir if out_dir.exists() else None,
+            first_id=max(lab.ids, default=0) + 1,
+        )
+        skipped = [*scan.skipped, *lab.skipped]
+        labeled = lab.images
+        source, pool_ids, labeled_ids, pool = build_source(scan.images, labeled, work, lab.ids)
         timings["scan_s"] = time.perf_counter() - start
         if budget > len(pool_ids):
             raise SelectError(

@@ -14,6 +14,7 @@ import pytest
 from omegaconf import OmegaConf
 from PIL import Image
 
+from al_bench.annotate.formats import PERSON_CATEGORY
 from al_bench.annotate.select import SelectError, clip_persons, run_select, scan_images
 from al_bench.cli.main import CONF_DIR
 
@@ -50,7 +51,7 @@ def data(tmp_path_factory):
     labeled.write_text(json.dumps({
         "images": [{"id": 7 + i, "file_name": n, "width": 128, "height": 128} for i, n in enumerate(labeled_names)],
         "annotations": [],
-        "categories": [{"id": 1, "name": "person"}],
+        "categories": [dict(PERSON_CATEGORY)],
     }))  # fmt: skip
     return {"root": root, "ckpt": ckpt, "images": images, "labeled": labeled, "labeled_names": labeled_names}
 
@@ -151,6 +152,15 @@ def test_select_writes_every_output(data, tmp_path):
 
     picked_back = load_picked(out / "picks.json")  # the file al-bench-data merge --picks reads
     assert sorted(picked_back) == sorted(p["image_id"] for p in summary["picks"])
+    from al_bench.annotate import merge_annotations
+
+    # The loop closes: the pre-annotations, exported unchanged, merge into the labeled set.
+    report = merge_annotations(
+        data["labeled"], out / "coco_images.json", out / "picks.json", tmp_path / "m.json"
+    )
+    merged = json.loads((tmp_path / "m.json").read_text())
+    assert len(merged["images"]) == 2 + 4, report
+    assert min(p["image_id"] for p in summary["picks"]) > 8  # folder ids start above labeled.json's 7, 8
     with (out / "picks.csv").open() as handle:
         rows = list(csv.DictReader(handle))
     assert [r["file_name"] for r in rows] == picked
@@ -188,6 +198,18 @@ def test_images_from_coco_json(data, tmp_path):
     result = run_select(compose([*overrides, f"image_dir={data['images']}"]))
     assert sorted(p["image_id"] for p in result.picks) == [100, 200]
     assert result.skipped == [("missing.png", f"no such file under {data['images']}")]
+
+
+def test_coco_json_ids_must_not_clash_with_labeled(data, tmp_path):
+    name = min(p.name for p in data["images"].glob("img_05.*"))
+    listing = tmp_path / "list.json"
+    listing.write_text(json.dumps({"images": [{"id": 8, "file_name": name}]}))
+    overrides = base(data, tmp_path, "budget=1", f"labeled={data['labeled']}", f"image_dir={data['images']}")
+    overrides[1] = f"images={listing}"
+    with pytest.raises(
+        SelectError, match=rf"image id 8 \({name}\) of images= is also an image id of labeled="
+    ):
+        run_select(compose(overrides))
 
 
 def test_empty_folder_is_an_error(data, tmp_path):
