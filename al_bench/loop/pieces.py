@@ -98,8 +98,10 @@ def selection_context(
     def peaks() -> np.ndarray:
         want = ("peaks", "features") if pose_features else ("peaks",)
         out = predict(model, source, pool_ids, cfg, want=want)
-        if pose_features:
-            pool_features.update(zip((int(i) for i in out.image_ids), out.features, strict=True))
+        # Rows are aligned with the ids asked for (predict's contract); a predictor that returns no
+        # features leaves them to features() below.
+        if pose_features and getattr(out, "features", None) is not None:
+            pool_features.update(zip((int(i) for i in pool_ids), out.features, strict=True))
         return out.peaks
 
     def features(ids: np.ndarray) -> np.ndarray:
