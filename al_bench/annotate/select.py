@@ -142,13 +142,7 @@ def scan_images(
             entries.append(ImageEntry(first_id + len(entries), rel, path, *size))
         what = f"the folder {images}"
     else:
-        try:
-            raw = json.loads(images.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise SelectError(f"images={images}: not a folder nor a readable COCO JSON ({err})") from err
-        rows = raw.get("images") if isinstance(raw, dict) else None
-        if not isinstance(rows, list):
-            raise SelectError(f"images={images}: a COCO JSON needs an 'images' list")
+        rows = _coco_images(images, "images", "a folder nor a readable COCO JSON", "a COCO JSON")
         root = Path(image_dir) if image_dir is not None else images.parent
         seen: set[int] = set()
         for i, row in enumerate(rows):
@@ -176,6 +170,18 @@ def scan_images(
     return ScanResult(entries, skipped)
 
 
+def _coco_images(path: Path, key: str, readable: str, kind: str) -> list:
+    """The ``images`` list of the COCO JSON at ``path``; errors name the config ``key`` and the file."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise SelectError(f"{key}={path}: not {readable} ({err})") from err
+    rows = raw.get("images") if isinstance(raw, dict) else None
+    if not isinstance(rows, list):
+        raise SelectError(f"{key}={path}: {kind} needs an 'images' list")
+    return rows
+
+
 def load_labeled(labeled: str | Path, image_dir: str | Path) -> ScanResult:
     """The images of a labeled COCO keypoints JSON whose files exist under ``image_dir`` (others skipped).
 
@@ -183,13 +189,7 @@ def load_labeled(labeled: str | Path, image_dir: str | Path) -> ScanResult:
         SelectError: the file is missing or not a COCO JSON with an ``images`` list.
     """
     labeled = Path(labeled)
-    try:
-        raw = json.loads(labeled.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise SelectError(f"labeled={labeled}: not a readable COCO keypoints JSON ({err})") from err
-    rows = raw.get("images") if isinstance(raw, dict) else None
-    if not isinstance(rows, list):
-        raise SelectError(f"labeled={labeled}: a COCO keypoints JSON needs an 'images' list")
+    rows = _coco_images(labeled, "labeled", "a readable COCO keypoints JSON", "a COCO keypoints JSON")
     root = Path(image_dir)
     out, skipped = [], []
     ids = frozenset(
