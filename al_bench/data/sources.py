@@ -157,11 +157,12 @@ def build_sources(data_cfg) -> DataSources:
     else:
         raise ValueError(f"data.kind must be one of {KINDS}, got {kind!r}")
     on_bad = str(data_cfg.get("on_bad_annotation", "fail"))
-    pool = CocoKeypoints(pool_ann, pool_images, require_keypoints=True, on_bad_annotation=on_bad)
+    # Never filtered with labels: a real pool cannot know which images have people before annotation.
+    pool = CocoKeypoints(pool_ann, pool_images, require_keypoints=False, on_bad_annotation=on_bad)
     val = CocoKeypoints(
         val_ann,
         val_images,
-        require_keypoints=bool(data_cfg.get("val_require_keypoints", True)),
+        require_keypoints=bool(data_cfg.get("val_require_keypoints", False)),
         on_bad_annotation=on_bad,
         max_images=data_cfg.get("max_val_images"),
     )
@@ -197,9 +198,5 @@ def _leave_out_unreadable(source: CocoKeypoints, split: str, data_cfg) -> dict[i
 
 
 def _empty_split_message(split: str, source: CocoKeypoints, skipped: dict[int, str]) -> str:
-    why = (
-        f"all {len(skipped)} of its images are unreadable"
-        if skipped
-        else "no image has a person with keypoints"
-    )
+    why = f"all {len(skipped)} of its images are unreadable" if skipped else "the file lists no usable image"
     return f"the {split} split is empty: {why} ({source.ann_file}, images in {source.image_dir})"
