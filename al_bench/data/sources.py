@@ -18,7 +18,7 @@ from filelock import FileLock
 
 from al_bench.data.coco import COCO_LAYOUT_HINT, CocoKeypoints, DataNotFoundError
 from al_bench.data.integrity import leave_out_unreadable
-from al_bench.data.synthetic import GENERATOR_VERSION, generate_synthetic
+from al_bench.data.synthetic import GENERATOR_VERSION, POSE_FAMILIES, generate_synthetic
 
 COMPLETE_MARKER = "COMPLETE.json"  # written last: its presence means the folder is a whole data set
 KINDS = ("synthetic", "coco")
@@ -140,9 +140,24 @@ def _coco_paths(data_cfg) -> tuple[Path, Path, Path, Path]:
     )
 
 
+def check_rare_families(data_cfg) -> None:
+    """``data.rare_families`` must name pose families of the synthetic set (real COCO has none)."""
+    rare = list(data_cfg.get("rare_families") or ())
+    if not rare:
+        return
+    if data_cfg.get("kind") != "synthetic":
+        raise ValueError(
+            f"data.rare_families {rare}: only the synthetic set labels pose families; set it to [] for {data_cfg.get('kind')!r}"
+        )
+    unknown = sorted(set(rare) - set(POSE_FAMILIES))
+    if unknown:
+        raise ValueError(f"data.rare_families names unknown families {unknown}; valid: {', '.join(POSE_FAMILIES)}")
+
+
 def build_sources(data_cfg) -> DataSources:
     """Pool and val :class:`CocoKeypoints` for ``cfg.data`` (``kind: synthetic`` or ``kind: coco``)."""
     kind = data_cfg.get("kind")
+    check_rare_families(data_cfg)
     if kind == "synthetic":
         root = ensure_synthetic(data_cfg)
         images = root / data_cfg.get("images_subdir", "images")

@@ -4,13 +4,12 @@ error (``1 - mean OKS`` of the image's persons) that the ``oracle_loss`` positiv
 the rare-mode metrics (AP on the val images of each pose family)."""
 
 from al_bench.evaluate.coco_eval import METRIC_NAMES, evaluate_keypoints
-from al_bench.evaluate.families import check_rare_families, family_metrics
+from al_bench.evaluate.families import family_metrics
 from al_bench.evaluate.image_error import greedy_oks_match, image_oks_errors
 from al_bench.evaluate.person_count import object_keypoint_similarity, person_count_accuracy
 
 __all__ = [
     "METRIC_NAMES",
-    "check_rare_families",
     "evaluate_keypoints",
     "family_metrics",
     "greedy_oks_match",

@@ -27,7 +27,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 import al_bench
-from al_bench.evaluate import check_rare_families, evaluate_keypoints, family_metrics, person_count_accuracy
+from al_bench.evaluate import evaluate_keypoints, family_metrics, person_count_accuracy
 from al_bench.loop import report
 from al_bench.loop.budget import (
     check_budget,
@@ -158,7 +158,6 @@ class ActiveLearningRun:
             self._close_stale_parent(self.tracker.existing_run(state.mlflow_run_id, self.key))
             return self._conclude(state, logged_before=True)
         sources = self.pieces.build_sources(self.cfg.data)
-        check_rare_families(sources.val, sources.val.image_ids, self._rare_families())
         if self.plan.selects:
             self._check_budget(len(sources.pool.image_ids))
         labeled = LabeledSet(sources.pool.image_ids)
