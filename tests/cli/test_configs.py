@@ -101,3 +101,13 @@ def test_missing_conf_dir_says_how_to_install(monkeypatch, tmp_path):
     monkeypatch.setattr(cli, "CONF_DIR", tmp_path / "conf")
     with pytest.raises(SystemExit, match=r"pip install -e \."):
         cli.main()
+
+
+def test_default_synthetic_data_follows_the_benchmark_rules():
+    """Flip with the left/right swap is valid now that chirality is learned from shape; val is large
+    enough to resolve AP differences and keeps its person-free images; ap_rare has families to average."""
+    data = _compose().data
+    assert data.augment.flip is True
+    assert data.n_val >= 300 and data.val_require_keypoints is False
+    assert list(data.rare_families) == ["lying", "upside_down"]
+    assert _compose("data=coco").data.val_require_keypoints is False

@@ -204,3 +204,28 @@ def test_synthetic_items(synthetic_set):
     assert np.abs(denormalize(item["image"].numpy()).astype(int) - original).max() <= 1, (
         "128 px: a no-op resize"
     )
+
+
+def test_synthetic_crowds_small_people_and_person_free_images_train_as_coco_does(synthetic_set):
+    """Crowd regions and people below 32² are masked out of the loss; a person-free image is all
+    background with the loss everywhere (background is learned from it)."""
+    source = CocoKeypoints(synthetic_set.pool_ann, synthetic_set.image_dir)
+    ignored = {
+        kind: next(i for i in source.image_ids if any(test(a) for a in source.annotations(i)))
+        for kind, test in (
+            ("crowd", lambda a: a["iscrowd"]),
+            ("small", lambda a: not a["iscrowd"] and a["num_keypoints"] == 0),
+        )
+    }
+    for kind, image_id in ignored.items():
+        item = PoseDataset(source, [image_id], 128, 4, 3.0, 4.0)[0]
+        for ann in source.annotations(image_id):
+            if ann["iscrowd"] or ann["num_keypoints"] == 0:
+                cells = source.coco.annToMask(ann).reshape(32, 4, 32, 4).max(axis=(1, 3)).astype(bool)
+                assert (item["mask"][0].numpy()[cells] == 0).all(), kind
+    free = next(i for i in source.image_ids if not source.annotations(i))
+    item = PoseDataset(source, [free], 128, 4, 3.0, 4.0)[0]
+    assert (
+        (item["mask"] == 1).all() and (item["heatmaps"][17] == 1).all() and (item["heatmaps"][:17] == 0).all()
+    )
+    assert (item["pafs"] == 0).all()
