@@ -37,6 +37,7 @@ from al_bench.stats import (
 
 FIGURE_FILE = "learning_curve.png"
 REFERENCE = "random"
+RARE_METRIC = "ap_rare"  # mean AP over the val images of data.rare_families (evaluate/families.py)
 FULL_POOL = "full_pool"
 REPORT_AXES = {"images": "n_labeled", "keypoints": "n_keypoints"}
 """Axes the report shows AULC and paired differences on (name -> per-round metric)."""
@@ -187,8 +188,10 @@ def _has_axis(runs: Sequence[RunResult], x: str) -> bool:
     return all(x in r for run in runs for r in run.rounds)
 
 
-def _curves(groups: Mapping[str, Sequence[RunResult]], x: str) -> dict[str, dict[int, tuple]]:
-    return {key: {r.seed: curve(r.rounds, "ap", x) for r in runs} for key, runs in groups.items()}
+def _curves(
+    groups: Mapping[str, Sequence[RunResult]], x: str, metric: str = "ap"
+) -> dict[str, dict[int, tuple]]:
+    return {key: {r.seed: curve(r.rounds, metric, x) for r in runs} for key, runs in groups.items()}
 
 
 def _full_pool_ap(groups: Mapping[str, Sequence[RunResult]]) -> float:
@@ -201,30 +204,40 @@ def _is_method(runs: Sequence[RunResult]) -> bool:
     return not any(r.uses_labels for r in runs) and runs[0].strategy != FULL_POOL
 
 
-def paired(results: Sequence[RunResult], axis: str = "images", reference: str = REFERENCE) -> list[dict]:
-    """Per-seed paired ΔAULC and Δ final AP of every condition against ``reference`` on ``axis``.
+def paired(
+    results: Sequence[RunResult], axis: str = "images", reference: str = REFERENCE, metric: str = "ap"
+) -> list[dict]:
+    """Per-seed paired ΔAULC and Δ final value of ``metric`` (AP, or e.g. ``ap_rare``) of every
+    condition against ``reference`` on ``axis``.
 
     Each pair of runs is compared over the x range both cover (:mod:`al_bench.stats`). Returns the
     rows of :func:`al_bench.stats.paired_differences` plus ``condition_name`` and ``uses_labels``;
-    [] when the axis was not logged or no condition is the reference.
+    [] when the axis or the metric was not logged or no condition is the reference.
     """
     groups, names = _groups(results)
     groups = {k: v for k, v in groups.items() if v[0].strategy != FULL_POOL}
     x = REPORT_AXES[axis]
-    if not groups or not _has_axis([r for runs in groups.values() for r in runs], x):
+    logged = [r for runs in groups.values() for r in runs]
+    if not groups or not _has_axis(logged, x) or not _has_axis(logged, metric):
         return []
     strategies = {k: runs[0].strategy for k, runs in groups.items()}
     mine = {k: names[k] for k in groups}
     refs = reference_candidates(reference, mine, strategies)
     compared = {k: reference_for(k, reference, mine, strategies) for k in groups if k not in refs}
-    rows = paired_differences(_curves(groups, x), compared)
+    rows = paired_differences(_curves(groups, x, metric), compared)
     for row in rows:
         row["condition_name"] = names[row["condition"]]
         row["uses_labels"] = any(r.uses_labels for r in groups[row["condition"]])
     return rows
 
 
-def format_paired(rows: Sequence[Mapping[str, Any]], axis: str, reference: str = REFERENCE) -> str:
+def _metric_note(metric: str) -> str:
+    return "" if metric == "ap" else f", metric = {metric}"
+
+
+def format_paired(
+    rows: Sequence[Mapping[str, Any]], axis: str, reference: str = REFERENCE, metric: str = "ap"
+) -> str:
     """The paired table as text: the CSV's columns plus the p-value floor and a verdict."""
     w = _width([r["condition_name"] + " (control)" for r in rows], 40)
     header = (
@@ -232,7 +245,8 @@ def format_paired(rows: Sequence[Mapping[str, Any]], axis: str, reference: str =
         f"{'dfinal':>8} {'p':>6} {'p floor':>7}  verdict"
     )
     lines = [
-        f"Paired by seed vs {reference}, x = {axis} (ΔAULC over each pair's common range; exact sign-flip p)",
+        f"Paired by seed vs {reference}, x = {axis}{_metric_note(metric)} "
+        + "(ΔAULC over each pair's common range; exact sign-flip p)",
         header,
         "-" * len(header),
     ]
@@ -449,6 +463,9 @@ def summarize(invocation_dir: Path) -> str | None:
             if rows
             else f"(no paired table on {axis}: no {REFERENCE} runs or axis not logged)"
         )
+    # Rare-mode AP: a strategy that finds rare poses shows it here first (synthetic data only).
+    if rows := paired(results, "images", metric=RARE_METRIC):
+        sections.append(format_paired(rows, "images", metric=RARE_METRIC))
     sections.append(
         "Ranking by normalised area under the AP learning curve (methods, x = images, mean over seeds; "
         "controls not ranked)\n" + format_ranking(ranking(results))

@@ -9,6 +9,7 @@ from al_bench.loop.report import (
     NO_EFFECT,
     aulc_rows,
     control_line,
+    format_paired,
     format_table,
     labels,
     normalized_aulc,
@@ -208,3 +209,17 @@ def test_incomplete_and_duplicate_runs_are_left_out():
     ]
     (row,) = aulc_rows(results)
     assert row["n_seeds"] == 2 and row["aulc"] == pytest.approx((0.15 + 0.35) / 2)
+
+
+def test_paired_table_on_the_rare_mode_metric():
+    """The same pairing on ap_rare: the oracle's rare-family AP rises while its overall AP does not."""
+    results = _sweep(oracle_finals=[0.2, 0.4, 0.3])  # overall AP: the oracle ties random
+    for run in results:
+        for r in run.rounds:
+            r["ap_rare"] = r["ap"] + (0.1 * r["round"] if run.strategy == "oracle_loss" else 0.0)
+    overall = next(r for r in paired(results, "images") if r["condition"] == "o")
+    rare = next(r for r in paired(results, "images", metric="ap_rare") if r["condition"] == "o")
+    assert overall["delta_aulc_mean"] == pytest.approx(0.0)
+    assert rare["delta_aulc_mean"] == pytest.approx(0.05) and rare["delta_final_mean"] == pytest.approx(0.1)
+    assert paired(results[:1] + _sweep([0.2, 0.4, 0.3]), "images", metric="ap_rare") == []  # not logged
+    assert "x = images, metric = ap_rare" in format_paired([rare], "images", metric="ap_rare")
