@@ -26,8 +26,8 @@ def _load(path) -> COCO:
 
 @pytest.fixture(scope="module")
 def pool(tmp_path_factory) -> COCO:
-    """A 400-image pool (about 4 s): enough for the shares the rules are about."""
-    paths = syn.generate_synthetic(tmp_path_factory.mktemp("pool400"), n_pool=400, n_val=1, seed=7)
+    """An 800-image pool (about 7 s): enough for the shares the rules are about (large persons are 0.6 %)."""
+    paths = syn.generate_synthetic(tmp_path_factory.mktemp("pool800"), n_pool=800, n_val=1, seed=7)
     return _load(paths.pool_ann)
 
 
