@@ -48,9 +48,14 @@ class ExactIndex(KnnIndex):
     query_batch = 256  # one (256, d) x (d, n) matmul costs about as much as a few single-row queries
 
     def __init__(
-        self, metric: str = "angular", chunk_size: int = 1024, device: str = "auto", progress: bool = True
+        self,
+        metric: str = "angular",
+        chunk_size: int = 1024,
+        device: str = "auto",
+        progress: bool = True,
+        name: str | None = None,
     ) -> None:
-        super().__init__(metric, progress)
+        super().__init__(metric, progress, name)
         if chunk_size < 1:
             raise ValueError(f"exact chunk_size must be >= 1; got {chunk_size}")
         self.chunk_size = int(chunk_size)

@@ -12,7 +12,7 @@ import math
 import time
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -190,20 +190,18 @@ class Strategy(ABC):
 
     ``uses_labels``: True for a control that reads the pool's ground truth (through
     ``SelectionContext.image_errors``); the loop then hands it the labels and tags its runs, and it is
-    kept out of the method ranking.
+    kept out of the method ranking. ``uses_index``: True for a strategy whose constructor takes
+    ``index``, a zero-argument factory of unbuilt k-NN indexes (``build_strategy`` passes the
+    configured one).
     """
 
     name: str = "base"
     uses_labels: bool = False
+    uses_index: bool = False
 
     def __init__(self, name: str | None = None) -> None:
         if name is not None:
             self.name = name
-
-    @classmethod
-    def from_config(cls, params: Mapping[str, Any], index: Mapping[str, Any], embedding: Mapping[str, Any]):
-        """Build from the ``strategy`` config (``index``/``embedding`` groups used by subclasses)."""
-        return cls(**params)
 
     def select(self, context: SelectionContext, budget: int) -> Selection:
         """Pick ``budget`` unlabeled global ids (all of the pool, with a warning, when it is smaller)."""

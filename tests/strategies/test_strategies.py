@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import warnings
+from functools import partial
 
 import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
+from al_bench.search import AnnoyIndex, ExactIndex
 from al_bench.strategies import (
     CoresetStrategy,
     DiversityStrategy,
@@ -21,15 +23,9 @@ from al_bench.strategies import (
 )
 from al_bench.strategies.base import Picked, Strategy
 
-ANNOY = {
-    "name": "annoy",
-    "metric": "euclidean",
-    "n_trees": 20,
-    "search_k": 100000,
-    "seed": 0,
-    "progress": False,
-}
-EXACT = {"name": "exact", "metric": "euclidean", "device": "cpu", "progress": False}
+# Index factories, as build_strategy passes them (instantiate(cfg.index, _partial_=True)).
+ANNOY = partial(AnnoyIndex, "euclidean", n_trees=20, search_k=100000, seed=0, progress=False)
+EXACT = partial(ExactIndex, "euclidean", device="cpu", progress=False)
 CONF = __import__("pathlib").Path(__file__).resolve().parents[2] / "conf"
 
 
@@ -220,22 +216,26 @@ def test_nan_peaks_and_embeddings_name_the_image(make_context):
 
 def test_build_strategy_index_wiring():
     base = {"seed": 0, "index": OmegaConf.load(CONF / "index/annoy.yaml")}
-    exact = build_strategy(
-        OmegaConf.create({**base, "strategy": OmegaConf.load(CONF / "strategy/heatmap_exact.yaml")})
-    )
-    assert exact.index_cfg["name"] == "exact" and exact.index_cfg["metric"] == "angular"
+    heatmap_exact = {**OmegaConf.load(CONF / "strategy/heatmap_annoy.yaml"), "_target_": HeatmapExact.__module__
+                     + ".HeatmapExact", "name": "heatmap_exact", "exact": {"chunk_size": 7, "device": "cpu"}}  # fmt: skip
+    exact = build_strategy(OmegaConf.create({**base, "strategy": heatmap_exact}))
+    built = exact.index()
+    assert isinstance(built, ExactIndex) and built.metric == "angular" and built.chunk_size == 7
     annoy = build_strategy(
         OmegaConf.create({**base, "strategy": OmegaConf.load(CONF / "strategy/heatmap_annoy.yaml")})
     )
-    assert annoy.index_cfg["name"] == "annoy" and annoy.selection_ratio == 0.2
+    assert (
+        isinstance(annoy.index(), AnnoyIndex) and annoy.index().n_trees == 50 and annoy.selection_ratio == 0.2
+    )
+    assert annoy.index() is not annoy.index()  # a fresh, unbuilt index for every selection
     bad = {
         "seed": 0,
-        "index": {"name": "exact"},
+        "index": {"_target_": "al_bench.search.ExactIndex"},
         "strategy": OmegaConf.load(CONF / "strategy/heatmap_annoy.yaml"),
     }
     with pytest.raises(ValueError, match="heatmap_exact"):
         build_strategy(OmegaConf.create(bad))
-    with pytest.raises(ValueError, match="valid strategies: random"):
+    with pytest.raises(ValueError, match=r"strategy config \{'name': 'badge'\} has no _target_"):
         build_strategy({"strategy": {"name": "badge"}})
     with pytest.raises(ValueError, match=r"selection_ratio must be in \(0, 1\]"):
         HeatmapAnnoy(selection_ratio=0)
@@ -254,9 +254,7 @@ STRATEGY_PRESETS = sorted(
 )
 def test_every_strategy_preset_builds_from_the_main_config(strategy, index, tmp_path):
     from hydra import compose, initialize_config_dir
-
-    from al_bench.embed import build_embedder
-    from al_bench.search import build_index
+    from hydra.utils import instantiate
 
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose(
@@ -264,12 +262,12 @@ def test_every_strategy_preset_builds_from_the_main_config(strategy, index, tmp_
         )
     built = build_strategy(cfg)
     assert built.name == strategy
-    assert build_index(cfg.index).name == index
-    assert build_embedder(cfg.embedding).name == cfg.embedding.name
+    assert instantiate(cfg.index).name == index
+    assert instantiate(cfg.embedding).name == cfg.embedding.name
     if strategy == "heatmap_exact":
-        assert built.index_cfg["name"] == "exact" and built.index_cfg["metric"] == cfg.index.metric
+        assert built.index().name == "exact" and built.metric == cfg.index.metric
     if strategy == "diversity":
-        assert built.index_cfg["name"] == index
+        assert built.index().name == index
 
 
 def test_mpe_preset_follows_the_decoders_peak_threshold(make_context):
@@ -283,3 +281,30 @@ def test_mpe_preset_follows_the_decoders_peak_threshold(make_context):
     sel = mpe.select(make_context([1, 2], peaks=peaks), 2)
     assert sel.ids.tolist() == [2, 1] and sel.info["scores"][1] == 0.0
     assert sel.info["mpe_multi_peak_fraction"] == pytest.approx(1 / 34)
+
+
+def test_a_strategy_config_may_name_its_own_index():
+    strategy = {
+        **OmegaConf.load(CONF / "strategy/diversity.yaml"),
+        "index": {"_target_": "al_bench.search.ExactIndex", "_partial_": True, "metric": "euclidean"},
+    }
+    cfg = OmegaConf.create(
+        {"seed": 0, "index": OmegaConf.load(CONF / "index/annoy.yaml"), "strategy": strategy}
+    )
+    built = build_strategy(cfg)
+    assert (
+        isinstance(built.index(), ExactIndex) and built.metric == "euclidean"
+    )  # not the index group's annoy
+
+
+def test_heatmap_exact_preset_is_heatmap_annoy_with_another_class():
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        exact, annoy = (
+            OmegaConf.to_container(compose("config", overrides=[f"strategy={s}"]).strategy, resolve=True)
+            for s in ("heatmap_exact", "heatmap_annoy")
+        )
+    assert exact.pop("name") == "heatmap_exact" and exact.pop("_target_").endswith("HeatmapExact")
+    assert annoy.pop("name") == "heatmap_annoy" and annoy.pop("_target_").endswith("HeatmapAnnoy")
+    assert exact == annoy and exact["exact"]["chunk_size"] == 1024 and exact["quality_sample"] == 200

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
+from al_bench.search import ExactIndex
 from al_bench.strategies import HeatmapExact, UncertaintyRandom, UncertaintyStrategy, build_strategy
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
-EXACT = {"name": "exact", "metric": "euclidean", "device": "cpu", "progress": False}
+EXACT = partial(ExactIndex, "euclidean", device="cpu", progress=False)
 
 
 def _pool(n=80, seed=3):
