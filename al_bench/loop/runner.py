@@ -57,10 +57,9 @@ from al_bench.loop.state import (
     stable_hash,
     state_dir,
 )
+from al_bench.strategies.base import TIMING_KEYS, check_selection, clamp_budget
 from al_bench.threads import set_cpu_threads
 from al_bench.tracking.mlflow_tracker import MlflowTracker, git_commit, sqlite_path
-
-TIMING_KEYS = ("uncertainty_s", "embedding_s", "index_build_s", "query_s")
 
 
 @dataclass(frozen=True)
@@ -258,7 +257,7 @@ class ActiveLearningRun:
                 that is labeled or outside the pool.
         """
         unlabeled = labeled.unlabeled_ids()
-        n = min(budget, len(unlabeled))
+        n = clamp_budget(budget, len(unlabeled))
         # Strategies see pool images only: a label read through the revealed source would fail.
         pool = RevealedSource(sources.pool, labeled)
         rng = selection_rng(self.seed, r)
@@ -271,8 +270,8 @@ class ActiveLearningRun:
         selection = strategy.select(context, n)
         fault_point("select", r, self.run_name)
         wall = time.perf_counter() - start
-        ids = np.asarray(selection.ids, dtype=np.int64)
-        _check_selection(ids, unlabeled, n, f"{self.cfg.strategy.name} round {r}")
+        # Whatever the strategy is (one not derived from Strategy too), its picks meet the guarantees.
+        ids = check_selection(selection.ids, unlabeled, n, f"{self.cfg.strategy.name} round {r}: strategy")
         timings = {k: float(v) for k, v in dict(selection.timings).items()}
         timings.setdefault("total_s", wall)
         return {
@@ -469,22 +468,9 @@ def _selection_metrics(record: dict) -> dict[str, float]:
     """Sampling time, its parts and the selection-quality measures of one selection."""
     timings = record["timings"]
     metrics = {"sampling_time_s": timings["total_s"], "n_selected": float(len(record["ids"]))}
-    metrics.update({k: timings.get(k, 0.0) for k in TIMING_KEYS})
+    metrics.update({k: timings.get(k, 0.0) for k in TIMING_KEYS if k != "total_s"})  # total: sampling_time_s
     metrics.update({f"quality_{k}": v for k, v in record["quality"].items()})
     return metrics
-
-
-def _check_selection(ids: np.ndarray, unlabeled: np.ndarray, n: int, who: str) -> None:
-    """Reject picks a strategy must never make (the loop's guarantee, whatever the strategy does)."""
-    if len(ids) != n:
-        raise RuntimeError(f"{who}: strategy returned {len(ids)} ids for a budget of {n}")
-    if len(np.unique(ids)) != len(ids):
-        raise RuntimeError(f"{who}: strategy returned an id twice")
-    foreign = np.setdiff1d(ids, unlabeled)
-    if len(foreign):
-        raise RuntimeError(
-            f"{who}: strategy picked ids that are labeled or not in the pool: {foreign[:10].tolist()}"
-        )
 
 
 def _jsonable(obj: Any) -> Any:

@@ -308,3 +308,17 @@ def test_heatmap_exact_preset_is_heatmap_annoy_with_another_class():
     assert exact.pop("name") == "heatmap_exact" and exact.pop("_target_").endswith("HeatmapExact")
     assert annoy.pop("name") == "heatmap_annoy" and annoy.pop("_target_").endswith("HeatmapAnnoy")
     assert exact == annoy and exact["exact"]["chunk_size"] == 1024 and exact["quality_sample"] == 200
+
+
+def test_one_clamp_and_one_check_serve_the_loop_and_the_base_class():
+    from al_bench.strategies.base import check_selection, clamp_budget
+
+    assert clamp_budget(5, 3) == 3 and clamp_budget(2, 3) == 2 and clamp_budget(0, 0) == 0
+    with pytest.raises(ValueError, match="non-negative integer; got True"):
+        clamp_budget(True, 3)
+    pool = np.array([1, 2, 3])
+    assert check_selection([3, 1], pool, 2, "x").dtype == np.int64
+    with pytest.raises(RuntimeError, match=r"^who returned 1 ids for a budget of 2$"):
+        check_selection([1], pool, 2, "who")
+    with pytest.raises(RuntimeError, match=r"who returned ids not in the unlabeled pool: \[7\]"):
+        check_selection([1, 7], pool, 2, "who")
