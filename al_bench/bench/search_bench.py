@@ -32,9 +32,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from al_bench.devices import resolve_device
 from al_bench.embed.pca import pca_project
 from al_bench.search import AnnoyIndex, ExactIndex, FaissHnswIndex, HnswlibIndex, KnnIndex
-from al_bench.search.exact import resolve_device
 from al_bench.strategies.base import ceil_div
 from al_bench.strategies.quality import coverage_radius, overlap
 from al_bench.strategies.walk import suppression_size, suppression_walk

@@ -21,9 +21,10 @@ from al_bench.data.dataset import PoseDataset
 from al_bench.data.skeleton import LIMBS, NUM_KEYPOINTS, flip_permutation
 from al_bench.data.targets import cell_centers
 from al_bench.data.transforms import PAD_RGB, normalize
+from al_bench.devices import resolve_device
 from al_bench.pose.decode import DecodeParams, decode_maps, peak_values, to_coco_results
 from al_bench.pose.models import PoseNet
-from al_bench.pose.train import resolve_device, source_image_cache
+from al_bench.pose.train import source_image_cache
 
 WANTS = ("results", "peaks", "features")
 

@@ -21,19 +21,13 @@ from tqdm.auto import tqdm
 
 from al_bench.data.dataset import PoseDataset
 from al_bench.data.image_cache import image_cache
+from al_bench.devices import resolve_device
 from al_bench.pose.loss import openpose_loss
 from al_bench.pose.models import PoseNet, build_model
 from al_bench.threads import set_cpu_threads
 
 OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("cosine", "constant", "step")
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> CUDA when present, else CPU; anything else is passed to ``torch.device``."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def num_steps(train_cfg: Mapping[str, Any], n_labeled: int, warm: bool) -> int:

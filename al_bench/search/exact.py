@@ -16,16 +16,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from al_bench.devices import resolve_device
 from al_bench.search.base import KnnIndex
 
 _GATHER_FLOATS = 1 << 25  # at most 128 MiB of gathered neighbour vectors at a time
-
-
-def resolve_device(device: str) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; anything else is passed to ``torch.device``."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def _normalise(x: torch.Tensor) -> torch.Tensor:
