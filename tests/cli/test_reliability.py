@@ -10,11 +10,10 @@ import json
 import shutil
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from cli_support import FAKES_DIR, TINY, al_bench_command, cli_env
+from cli_support import TINY, al_bench_command, cli_env
 from hydra import compose, initialize_config_dir
 from hydra.errors import MissingConfigException
 from mlflow.tracking import MlflowClient
@@ -108,8 +107,7 @@ def reference(tmp_path_factory, synthetic_root, empty_mlflow_db) -> dict:
     ]
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose("config", overrides=overrides)
-    sys.path.insert(0, str(FAKES_DIR))
-    from image_fakes import fake_model_real_data_pieces
+    from image_fakes import fake_model_real_data_pieces  # tests/loop: pyproject's pytest pythonpath
 
     run_experiment(cfg, fake_model_real_data_pieces())
     [state] = _states(out).values()
