@@ -20,6 +20,7 @@ from pathlib import Path
 from al_bench.annotate.merge import merge_annotations
 from al_bench.data.coco import BadAnnotationError, CocoKeypoints, DataNotFoundError
 from al_bench.data.synthetic import (
+    FACINGS,
     IMAGES_SUBDIR,
     POOL_ANN,
     POSE_FAMILIES,
@@ -28,6 +29,8 @@ from al_bench.data.synthetic import (
     generate_synthetic,
 )
 from al_bench.data.visualize import keypoint_sheet
+
+AREA_RANGES = ("small", "medium", "large")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -86,24 +89,50 @@ def _table(title: str, counts: Counter, order: Sequence | None = None) -> list[s
     return lines
 
 
+def _area_range(area: float) -> str:
+    """COCO's area ranges (pixels): small < 32², medium < 96², large."""
+    return "small" if area < 32**2 else "medium" if area < 96**2 else "large"
+
+
 def inspect_dataset(directory: Path, split: str) -> tuple[CocoKeypoints, list[str]]:
-    """Load a generated split and describe it: families, scenes, person counts, visibilities."""
+    """Load a generated split and describe it: sizes (COCO area ranges), facing, visibility, crowds,
+    person-free images, pose families, scenes."""
     ann = directory / (POOL_ANN if split == "pool" else VAL_ANN)
     source = CocoKeypoints(ann, directory / IMAGES_SUBDIR, require_keypoints=False)
-    families, scenes, people, vis = Counter(), Counter(), Counter(), Counter()
+    families, facings, scenes, people, vis = Counter(), Counter(), Counter(), Counter(), Counter()
+    areas_kp, areas_all, crowd_images, person_free = Counter(), Counter(), 0, 0
     for image_id in source.image_ids:
         attrs = source.attributes(image_id)
         scenes[attrs.get("scene_type", "?")] += 1
-        people[attrs.get("n_persons", len(source.annotations(image_id)))] += 1
-        families.update(attrs.get("pose_families", []))
-        for a in source.annotations(image_id):
+        anns = source.annotations(image_id)
+        persons = [a for a in anns if not a.get("iscrowd", 0) and a["num_keypoints"] > 0]
+        people[len(persons)] += 1
+        person_free += not any(not a.get("iscrowd", 0) for a in anns)
+        crowd_images += any(a.get("iscrowd", 0) for a in anns)
+        for a in anns:
+            if not a.get("iscrowd", 0):
+                areas_all[_area_range(a["area"])] += 1
+        for a in persons:
+            areas_kp[_area_range(a["area"])] += 1
+            families[a.get("pose_family", "?")] += 1
+            facings[a.get("facing", "?")] += 1
             vis.update(int(v) for v in a["keypoints"][2::3])
-    n_ann = len(source.coco.anns)
-    lines = [f"{ann}: {len(source.image_ids)} images, {n_ann} persons"]
-    lines += _table("pose families (persons)", families, POSE_FAMILIES)
+    n_images = len(source.image_ids)
+    n_crowd = sum(a.get("iscrowd", 0) for a in source.coco.anns.values())
+    labelled = vis[1] + vis[2]
+    lines = [
+        f"{ann}: {n_images} images, {len(source.coco.anns)} annotations",
+        f"person-free images: {person_free} ({100.0 * person_free / max(n_images, 1):.1f} %)",
+        f"crowd regions (iscrowd 1): {n_crowd}, in {crowd_images} images",
+        f"labelled keypoints hidden (v = 1): {100.0 * vis[1] / max(labelled, 1):.1f} % of {labelled}",
+    ]
+    lines += _table("area of persons with keypoints (COCO ranges)", areas_kp, AREA_RANGES)
+    lines += _table("area of all persons, num_keypoints 0 included", areas_all, AREA_RANGES)
+    lines += _table("facing (persons with keypoints)", facings, FACINGS)
+    lines += _table("pose families (persons with keypoints)", families, POSE_FAMILIES)
+    lines += _table("persons with keypoints per image (images)", people)
+    lines += _table("keypoint visibility v (persons with keypoints)", vis, (0, 1, 2))
     lines += _table("scene types (images)", scenes, SCENE_TYPES)
-    lines += _table("persons per image (images)", people)
-    lines += _table("keypoint visibility v (keypoints)", vis, (0, 1, 2))
     return source, lines
 
 

@@ -79,7 +79,8 @@ class CocoKeypoints:
         ann_file: COCO ``person_keypoints_*.json``.
         image_dir: folder holding the images named by ``file_name``.
         require_keypoints: keep only images with at least one person with ``num_keypoints > 0``
-            (the AL pool); False keeps every image of the file.
+            (a val set that skips person-free images); False keeps every image of the file, as the
+            AL pool always does (it cannot know before annotation which images show people).
         on_bad_annotation: ``fail`` raises :class:`BadAnnotationError` naming the annotation id; ``skip``
             drops bad annotations with one warning that lists their ids.
         max_images: keep only the first ``max_images`` image ids (ascending), e.g. a val subset.
@@ -94,7 +95,7 @@ class CocoKeypoints:
         self,
         ann_file: str | Path,
         image_dir: str | Path,
-        require_keypoints: bool = True,
+        require_keypoints: bool = False,
         on_bad_annotation: str = "fail",
         max_images: int | None = None,
     ) -> None:

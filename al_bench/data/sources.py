@@ -18,7 +18,7 @@ from filelock import FileLock
 
 from al_bench.data.coco import COCO_LAYOUT_HINT, CocoKeypoints, DataNotFoundError
 from al_bench.data.integrity import leave_out_unreadable
-from al_bench.data.synthetic import GENERATOR_VERSION, generate_synthetic
+from al_bench.data.synthetic import GENERATOR_VERSION, POSE_FAMILIES, generate_synthetic
 
 COMPLETE_MARKER = "COMPLETE.json"  # written last: its presence means the folder is a whole data set
 KINDS = ("synthetic", "coco")
@@ -140,9 +140,24 @@ def _coco_paths(data_cfg) -> tuple[Path, Path, Path, Path]:
     )
 
 
+def check_rare_families(data_cfg) -> None:
+    """``data.rare_families`` must name pose families of the synthetic set (real COCO has none)."""
+    rare = list(data_cfg.get("rare_families") or ())
+    if not rare:
+        return
+    if data_cfg.get("kind") != "synthetic":
+        raise ValueError(
+            f"data.rare_families {rare}: only the synthetic set labels pose families; set it to [] for {data_cfg.get('kind')!r}"
+        )
+    unknown = sorted(set(rare) - set(POSE_FAMILIES))
+    if unknown:
+        raise ValueError(f"data.rare_families names unknown families {unknown}; valid: {', '.join(POSE_FAMILIES)}")
+
+
 def build_sources(data_cfg) -> DataSources:
     """Pool and val :class:`CocoKeypoints` for ``cfg.data`` (``kind: synthetic`` or ``kind: coco``)."""
     kind = data_cfg.get("kind")
+    check_rare_families(data_cfg)
     if kind == "synthetic":
         root = ensure_synthetic(data_cfg)
         images = root / data_cfg.get("images_subdir", "images")
@@ -157,11 +172,12 @@ def build_sources(data_cfg) -> DataSources:
     else:
         raise ValueError(f"data.kind must be one of {KINDS}, got {kind!r}")
     on_bad = str(data_cfg.get("on_bad_annotation", "fail"))
-    pool = CocoKeypoints(pool_ann, pool_images, require_keypoints=True, on_bad_annotation=on_bad)
+    # Never filtered with labels: a real pool cannot know which images have people before annotation.
+    pool = CocoKeypoints(pool_ann, pool_images, require_keypoints=False, on_bad_annotation=on_bad)
     val = CocoKeypoints(
         val_ann,
         val_images,
-        require_keypoints=bool(data_cfg.get("val_require_keypoints", True)),
+        require_keypoints=bool(data_cfg.get("val_require_keypoints", False)),
         on_bad_annotation=on_bad,
         max_images=data_cfg.get("max_val_images"),
     )
@@ -197,9 +213,5 @@ def _leave_out_unreadable(source: CocoKeypoints, split: str, data_cfg) -> dict[i
 
 
 def _empty_split_message(split: str, source: CocoKeypoints, skipped: dict[int, str]) -> str:
-    why = (
-        f"all {len(skipped)} of its images are unreadable"
-        if skipped
-        else "no image has a person with keypoints"
-    )
+    why = f"all {len(skipped)} of its images are unreadable" if skipped else "the file lists no usable image"
     return f"the {split} split is empty: {why} ({source.ann_file}, images in {source.image_dir})"

@@ -48,7 +48,7 @@ def run_params(runs: pd.DataFrame, run_id: str) -> dict[str, str]:
 
 
 def load_pool(params: dict[str, str]):
-    """The pool as the loop saw it: ``CocoKeypoints`` of images with at least one keypoint person.
+    """The pool as the loop saw it: ``CocoKeypoints`` of every image of the pool file.
 
     Raises:
         FiguresError: the files are missing or unreadable.
@@ -60,7 +60,6 @@ def load_pool(params: dict[str, str]):
         return CocoKeypoints(
             ann,
             images,
-            require_keypoints=True,
             on_bad_annotation=params.get("data.on_bad_annotation", "fail"),
         )
     except (OSError, ValueError) as exc:

@@ -27,7 +27,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 import al_bench
-from al_bench.evaluate import evaluate_keypoints, person_count_accuracy
+from al_bench.evaluate import evaluate_keypoints, family_metrics, person_count_accuracy
 from al_bench.loop import report
 from al_bench.loop.budget import (
     check_budget,
@@ -238,14 +238,18 @@ class ActiveLearningRun:
             print(f"[al-bench] {self.run_name}: round-0 model from cache {self.plan.cache}/{key}")
         return model, stats
 
+    def _rare_families(self) -> list[str]:
+        return list(self.cfg.data.get("rare_families") or ())
+
     def _evaluate(self, model, val) -> dict[str, float]:
-        """COCOeval keypoint metrics (and person-count accuracy) of ``model`` on the val source."""
+        """COCOeval keypoint metrics, per-family AP and person-count accuracy of ``model`` on val."""
         start = time.perf_counter()
         ids = list(val.image_ids)
         results = self.pieces.predict(model, val, ids, self.cfg, want=("results",)).results
         metrics = {
             **evaluate_keypoints(val.coco, results, ids),
             **person_count_accuracy(val.coco, results, ids),
+            **family_metrics(val, results, ids, self._rare_families()),
         }
         return {**metrics, "eval_time_s": time.perf_counter() - start}
 

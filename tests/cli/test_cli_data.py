@@ -23,13 +23,21 @@ def test_synthetic_then_inspect(tmp_path, capsys):
     assert main(["inspect", str(out), "--sheet", str(sheet), "--n-sheet", "6"]) == 0
     printed = capsys.readouterr().out
     pool = json.loads((out / "person_keypoints_pool.json").read_text())
-    n_persons = len(pool["annotations"])
-    assert f"12 images, {n_persons} persons" in printed
-    families = Counter(a["pose_family"] for a in pool["annotations"])
+    anns = pool["annotations"]
+    assert f"12 images, {len(anns)} annotations" in printed
+    persons = [a for a in anns if not a["iscrowd"] and a["num_keypoints"] > 0]
+    families = Counter(a["pose_family"] for a in persons)
     assert re.search(rf"standing\s+{families['standing']}\s", printed)
-    v = Counter(k for a in pool["annotations"] for k in a["keypoints"][2::3])
+    facings = Counter(a["facing"] for a in persons)
+    assert re.search(rf"front\s+{facings['front']}\s", printed)
+    v = Counter(k for a in persons for k in a["keypoints"][2::3])
     assert re.search(rf"  2\s+{v[2]}\s", printed) and re.search(rf"  1\s+{v[1]}\s", printed)
-    assert "scene types" in printed and "persons per image" in printed
+    assert f"hidden (v = 1): {100 * v[1] / (v[1] + v[2]):.1f} %" in printed
+    free = sum(not any(a["image_id"] == img["id"] and not a["iscrowd"] for a in anns) for img in pool["images"])
+    assert f"person-free images: {free} (" in printed
+    medium = sum(32**2 <= a["area"] < 96**2 for a in persons)
+    assert re.search(rf"medium\s+{medium}\s", printed)
+    assert "crowd regions (iscrowd 1):" in printed and "scene types" in printed
     assert f"contact sheet: {sheet}" in printed
     assert Image.open(sheet).size == (6 * 192, 192 + 12)
 

@@ -69,7 +69,7 @@ def test_six_seeds_is_the_default_run_with_seeds_0_to_5():
     cfg = _compose("experiment=six_seeds", hydra=True)
     assert cfg.hydra.sweeper.params.seed == "0,1,2,3,4,5"
     assert cfg.hydra.sweeper.params.strategy == _compose(hydra=True).hydra.sweeper.params.strategy
-    assert (cfg.data.n_pool, cfg.data.n_val, cfg.al.initial, cfg.al.budget) == (1000, 100, 100, 50)
+    assert (cfg.data.n_pool, cfg.data.n_val, cfg.al.initial, cfg.al.budget) == (1000, 300, 100, 50)
     assert cfg.hydra.launcher.n_jobs == 2 and cfg.num_threads == 1  # two 1-thread jobs on 2 cores
 
 

@@ -38,7 +38,7 @@ def test_real_sample_loads(coco_sample):
         source.image_path(1)
 
 
-def test_pool_keeps_only_images_with_keypoints(coco_sample, tmp_path):
+def test_every_image_is_kept_unless_keypoints_are_required(coco_sample, tmp_path):
     def zero_out_785(data):
         for ann in data["annotations"]:
             if ann["image_id"] == 785:
@@ -46,8 +46,8 @@ def test_pool_keeps_only_images_with_keypoints(coco_sample, tmp_path):
                 ann["num_keypoints"] = 0
 
     path = _write_variant(coco_sample, tmp_path, zero_out_785)
-    assert 785 not in CocoKeypoints(path, coco_sample).image_ids
-    assert 785 in CocoKeypoints(path, coco_sample, require_keypoints=False).image_ids
+    assert 785 in CocoKeypoints(path, coco_sample).image_ids, "by default nothing is filtered with labels"
+    assert 785 not in CocoKeypoints(path, coco_sample, require_keypoints=True).image_ids
     assert CocoKeypoints(path, coco_sample, require_keypoints=False, max_images=2).image_ids.tolist() == [
         785,
         40083,

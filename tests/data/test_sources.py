@@ -24,10 +24,10 @@ def test_synthetic_is_generated_once_atomically(tmp_path):
     cfg = _cfg("synthetic", tmp_path, n_pool=8, n_val=3)
     first = sources.build_sources(cfg)
     root = Path(cfg.root)
-    assert root.name == "seed0_pool8_val3_128px_pool" and (root / sources.COMPLETE_MARKER).exists()
+    assert root.name == "v2_seed0_pool8_val3_128px_pool" and (root / sources.COMPLETE_MARKER).exists()
     assert first.name == "synthetic" and len(first.fingerprint) == 16
-    assert set(first.pool.image_ids) <= set(range(1, 9)) and set(first.val.image_ids) <= set(range(9, 12))
-    assert len(first.pool.image_ids) >= 7
+    # Nothing is filtered with labels: person-free images stay in the pool and in val.
+    assert first.pool.image_ids.tolist() == list(range(1, 9)) and first.val.image_ids.tolist() == [9, 10, 11]
     left = sorted(p.name for p in root.parent.iterdir())
     assert left == sorted([root.name, sources.generation_lock(root).name]), "no temporary folders left behind"
     stamp = (root / "person_keypoints_pool.json").stat().st_mtime_ns
@@ -106,3 +106,22 @@ def test_fingerprint_depends_on_annotation_contents(tmp_path):
     assert sources.fingerprint(ann, tmp_path) == before
     ann.write_text('{"images": [1]}')
     assert sources.fingerprint(ann, tmp_path) != before
+
+
+def test_pool_keeps_person_free_images(tmp_path):
+    cfg = _cfg("synthetic", tmp_path, n_pool=40, n_val=2)
+    pool = sources.build_sources(cfg).pool
+    free = [i for i in pool.image_ids if not pool.annotations(i)]
+    assert pool.image_ids.tolist() == list(range(1, 41)) and len(free) >= 2
+
+
+def test_rare_families_are_checked_by_name(tmp_path):
+    with pytest.raises(
+        ValueError, match=r"data.rare_families names unknown families \['lyin'\]; valid: standing"
+    ):
+        sources.build_sources(_cfg("synthetic", tmp_path, n_pool=4, n_val=2, rare_families=["lyin"]))
+    coco = _cfg("coco", tmp_path, root=str(tmp_path), rare_families=["lying"])
+    with pytest.raises(
+        ValueError, match=r"only the synthetic set labels pose families; set it to \[\] for 'coco'"
+    ):
+        sources.build_sources(coco)

@@ -54,6 +54,9 @@ class FakeSource:
     def annotations(self, image_id: int) -> list[dict]:
         return self.coco.imgToAnns[int(image_id)]
 
+    def attributes(self, image_id: int) -> dict:
+        return {}  # like real COCO: no latent factors, so no per-family metrics
+
 
 def build_sources(data_cfg):
     pool = FakeSource(int(data_cfg.n_pool), 1000, seed=1)
@@ -71,7 +74,7 @@ class FakeModel:
 def fit(cfg, source, labeled_ids, init_model=None):
     # Reading every label goes through the loop's RevealedSource: an unlabeled id would raise.
     for image_id in labeled_ids:
-        assert source.annotations(int(image_id))
+        source.annotations(int(image_id))  # raises for an unlabeled id; [] for a person-free image
     delay = float(os.environ.get("FAKE_FIT_SECONDS", "0"))
     if delay:
         time.sleep(delay)
@@ -83,8 +86,13 @@ def predict(model, source, image_ids, cfg, want=("results",)):
     results, peaks = [], []
     for image_id in image_ids:
         rng = np.random.default_rng([int(image_id), quality])
-        if "results" in want:
-            gt = np.asarray(source.coco.imgToAnns[int(image_id)][0]["keypoints"]).reshape(17, 3)
+        persons = (
+            [a for a in source.coco.imgToAnns.get(int(image_id), []) if a["num_keypoints"] > 0]
+            if "results" in want
+            else []
+        )
+        if persons:  # a person-free image gets no prediction
+            gt = np.asarray(persons[0]["keypoints"]).reshape(17, 3)
             xy = gt[:, :2] + rng.normal(0, 6.0 / np.sqrt(quality), size=(17, 2))
             kps = np.concatenate([xy, np.ones((17, 1))], axis=1).reshape(-1).tolist()
             results.append({"image_id": int(image_id), "category_id": 1, "keypoints": kps, "score": 1.0})
