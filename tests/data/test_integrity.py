@@ -5,6 +5,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conf_files import load_option
 from omegaconf import OmegaConf
 
 from al_bench.data import integrity, sources
@@ -19,7 +20,7 @@ SAMPLE_ANN = "person_keypoints_sample.json"
 def _cfg(tmp_path: Path, **overrides):
     """conf/data/synthetic.yaml with a tiny pool, resolved against ``tmp_path/cache``."""
     cfg = OmegaConf.create(
-        {"paths": {"cache_dir": str(tmp_path / "cache")}, "data": OmegaConf.load(CONF / "synthetic.yaml")}
+        {"paths": {"cache_dir": str(tmp_path / "cache")}, "data": load_option(CONF / "synthetic.yaml")}
     )
     for key, value in {"n_pool": 12, "n_val": 4, **overrides}.items():
         OmegaConf.update(cfg, f"data.{key}", value)

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from conf_files import load_option
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
@@ -128,7 +129,7 @@ def test_input_errors_name_the_problem(cls):
 
 def test_index_config_files_instantiate_their_class():
     for name, cls in [("annoy", AnnoyIndex), ("exact", ExactIndex)]:
-        cfg = OmegaConf.load(CONF / "index" / f"{name}.yaml")
+        cfg = load_option(CONF / "index" / f"{name}.yaml")
         cfg = OmegaConf.merge(OmegaConf.create({"seed": 5}), {"index": cfg}).index
         index = instantiate(cfg, progress=False)
         assert type(index) is cls and index.metric == "angular" and index.name == name

@@ -7,6 +7,7 @@ from functools import partial
 
 import numpy as np
 import pytest
+from conf_files import load_option
 from omegaconf import OmegaConf
 
 from al_bench.search import AnnoyIndex, ExactIndex
@@ -158,8 +159,8 @@ def test_seeded_runs_repeat_and_never_pick_labeled_or_duplicates(make_context, n
     ids = np.sort(rng.choice(10_000, 120, replace=False))
     vectors, peaks = rng.normal(size=(120, 6)), rng.uniform(size=(120, 17, 3)).astype(np.float32)
     labeled = ids[::7]
-    cfg = OmegaConf.create({"seed": 0, "strategy": OmegaConf.load(CONF / f"strategy/{name}.yaml"),
-                            "index": OmegaConf.load(CONF / "index/annoy.yaml")})  # fmt: skip
+    cfg = OmegaConf.create({"seed": 0, "strategy": load_option(CONF / f"strategy/{name}.yaml"),
+                            "index": load_option(CONF / "index/annoy.yaml")})  # fmt: skip
     cfg.index.progress = False
     runs = [
         build_strategy(cfg).select(make_context(ids, vectors, peaks, labeled, seed=4), 30) for _ in range(2)
@@ -215,14 +216,14 @@ def test_nan_peaks_and_embeddings_name_the_image(make_context):
 
 
 def test_build_strategy_index_wiring():
-    base = {"seed": 0, "index": OmegaConf.load(CONF / "index/annoy.yaml")}
-    heatmap_exact = {**OmegaConf.load(CONF / "strategy/heatmap_annoy.yaml"), "_target_": HeatmapExact.__module__
+    base = {"seed": 0, "index": load_option(CONF / "index/annoy.yaml")}
+    heatmap_exact = {**load_option(CONF / "strategy/heatmap_annoy.yaml"), "_target_": HeatmapExact.__module__
                      + ".HeatmapExact", "name": "heatmap_exact", "exact": {"chunk_size": 7, "device": "cpu"}}  # fmt: skip
     exact = build_strategy(OmegaConf.create({**base, "strategy": heatmap_exact}))
     built = exact.index()
     assert isinstance(built, ExactIndex) and built.metric == "angular" and built.chunk_size == 7
     annoy = build_strategy(
-        OmegaConf.create({**base, "strategy": OmegaConf.load(CONF / "strategy/heatmap_annoy.yaml")})
+        OmegaConf.create({**base, "strategy": load_option(CONF / "strategy/heatmap_annoy.yaml")})
     )
     assert (
         isinstance(annoy.index(), AnnoyIndex) and annoy.index().n_trees == 50 and annoy.selection_ratio == 0.2
@@ -231,7 +232,7 @@ def test_build_strategy_index_wiring():
     bad = {
         "seed": 0,
         "index": {"_target_": "al_bench.search.ExactIndex"},
-        "strategy": OmegaConf.load(CONF / "strategy/heatmap_annoy.yaml"),
+        "strategy": load_option(CONF / "strategy/heatmap_annoy.yaml"),
     }
     with pytest.raises(ValueError, match="heatmap_exact"):
         build_strategy(OmegaConf.create(bad))
@@ -243,7 +244,7 @@ def test_build_strategy_index_wiring():
 
 # Selection strategies only: a preset of another run kind (full_pool: the upper reference) selects nothing.
 STRATEGY_PRESETS = sorted(
-    p.stem for p in (CONF / "strategy").glob("*.yaml") if OmegaConf.load(p).get("kind", "al") == "al"
+    p.stem for p in (CONF / "strategy").glob("*.yaml") if load_option(p).get("kind", "al") == "al"
 )
 
 
@@ -272,7 +273,7 @@ def test_every_strategy_preset_builds_from_the_main_config(strategy, index, tmp_
 
 def test_mpe_preset_follows_the_decoders_peak_threshold(make_context):
     cfg = OmegaConf.create({"infer": {"decode": {"peak_threshold": 0.3}},
-                            "strategy": OmegaConf.load(CONF / "strategy/mpe.yaml")})  # fmt: skip
+                            "strategy": load_option(CONF / "strategy/mpe.yaml")})  # fmt: skip
     mpe = build_strategy(cfg)
     assert mpe.peak_threshold == 0.3 and mpe.relative_threshold == 0.0
     peaks = np.zeros((2, 17, 3), dtype=np.float32)
@@ -285,11 +286,11 @@ def test_mpe_preset_follows_the_decoders_peak_threshold(make_context):
 
 def test_a_strategy_config_may_name_its_own_index():
     strategy = {
-        **OmegaConf.load(CONF / "strategy/diversity.yaml"),
+        **load_option(CONF / "strategy/diversity.yaml"),
         "index": {"_target_": "al_bench.search.ExactIndex", "_partial_": True, "metric": "euclidean"},
     }
     cfg = OmegaConf.create(
-        {"seed": 0, "index": OmegaConf.load(CONF / "index/annoy.yaml"), "strategy": strategy}
+        {"seed": 0, "index": load_option(CONF / "index/annoy.yaml"), "strategy": strategy}
     )
     built = build_strategy(cfg)
     assert (

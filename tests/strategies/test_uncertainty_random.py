@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from omegaconf import OmegaConf
+from conf_files import load_option
 
 from al_bench.search import ExactIndex
 from al_bench.strategies import HeatmapExact, UncertaintyRandom, UncertaintyStrategy, build_strategy
@@ -56,8 +56,8 @@ def test_peak_count_candidates_carry_the_filter_statistics(make_context):
 
 
 def test_preset_matches_heatmap_annoys_uncertainty_keys():
-    ablation = OmegaConf.load(CONF / "strategy/uncertainty_random.yaml")
-    annoy = OmegaConf.load(CONF / "strategy/heatmap_annoy.yaml")
+    ablation = load_option(CONF / "strategy/uncertainty_random.yaml")
+    annoy = load_option(CONF / "strategy/heatmap_annoy.yaml")
     assert ablation.uncertainty == annoy.uncertainty
     assert ablation.selection_ratio == annoy.selection_ratio
     built = build_strategy({"strategy": ablation})
