@@ -125,7 +125,7 @@ class ActiveLearningRun:
         self.condition_name = condition_name(cfg, self.job.overrides)
         # Unique within a sweep: two jobs with the same name differ in nothing but non-result keys.
         default_name = f"{self.condition_name}-seed{self.seed}".replace(" ", "_")
-        self.run_name = str(cfg.get("run_name") or default_name)
+        self.run_name = str(cfg.run_name or default_name)
         self.uses_labels = False
         self.state: RunState | None = None
         self._counts: dict[int, tuple[int, int]] = {}
@@ -146,7 +146,7 @@ class ActiveLearningRun:
             raise
 
     def _execute(self) -> RunResult:
-        if cfg_threads := self.cfg.get("num_threads"):
+        if cfg_threads := self.cfg.num_threads:
             set_cpu_threads(int(cfg_threads))
         check_paths(self.cfg.paths)  # before anything is trained: a clear error naming the folder
         self.tracker.check_reachable()

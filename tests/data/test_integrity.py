@@ -123,18 +123,9 @@ def test_empty_pool_is_named(sample_copy):
     data = json.loads(ann.read_text())
     data["images"], data["annotations"] = [], []
     ann.write_text(json.dumps(data))
-    cfg = OmegaConf.create(
-        {
-            "kind": "coco",
-            "root": str(sample_copy),
-            "pool_ann": SAMPLE_ANN,
-            "val_ann": SAMPLE_ANN,
-            "pool_images": ".",
-            "val_images": ".",
-            "val_require_keypoints": False,
-            "image_check": "open",
-        }
-    )
+    cfg = load_option(CONF / "coco.yaml")  # build_sources reads every key of a data set's file
+    settings = {"pool_ann": SAMPLE_ANN, "val_ann": SAMPLE_ANN, "pool_images": ".", "val_images": "."}
+    cfg.merge_with({**settings, "root": str(sample_copy), "image_check": "open", "image_check_cache": None})
     with pytest.raises(
         ValueError, match=r"the pool split is empty: the file lists no usable image \(.*sample"
     ):

@@ -289,9 +289,7 @@ def test_a_strategy_config_may_name_its_own_index():
         **load_option(CONF / "strategy/diversity.yaml"),
         "index": {"_target_": "al_bench.search.ExactIndex", "_partial_": True, "metric": "euclidean"},
     }
-    cfg = OmegaConf.create(
-        {"seed": 0, "index": load_option(CONF / "index/annoy.yaml"), "strategy": strategy}
-    )
+    cfg = OmegaConf.create({"seed": 0, "index": load_option(CONF / "index/annoy.yaml"), "strategy": strategy})
     built = build_strategy(cfg)
     assert (
         isinstance(built.index(), ExactIndex) and built.metric == "euclidean"
