@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import logging
 import platform
 import statistics
 import time
@@ -38,6 +39,8 @@ from al_bench.search import AnnoyIndex, ExactIndex, FaissHnswIndex, HnswlibIndex
 from al_bench.strategies.base import ceil_div
 from al_bench.strategies.quality import coverage_radius, overlap
 from al_bench.strategies.walk import suppression_size, suppression_walk
+
+log = logging.getLogger(__name__)
 
 COLUMNS = [
     "n", "dim", "metric", "backend", "config", "build_s", "query_s", "query_ms", "recall",
@@ -143,7 +146,7 @@ def backend_configs(cfg: Any, metric: str) -> Iterator[tuple[str, str, Callable[
         try:
             __import__(backend)
         except ImportError:
-            print(f"[search-bench] {backend} not installed (pip install 'al_bench[ann]'): skipped")
+            log.info(f"[search-bench] {backend} not installed (pip install 'al_bench[ann]'): skipped")
             continue
         for ef in opts.ef:
             make = partial(cls, metric, M=opts.M, ef_construction=opts.ef_construction, ef=ef,
@@ -190,7 +193,7 @@ def bench_pool(cfg: Any, n: int, dim_label: str, x: np.ndarray, gflops_ref: floa
             "sel_overlap_exact": overlap(s_rows, ex_rows),
             "sel_coverage_radius": coverage_radius(candidates, s_rows, metric, **exact_kwargs),
         })  # fmt: skip
-        print(
+        log.info(
             f"[search-bench] N={n} d={dim_label} {backend} {label}: build {build_s:.2f}s recall {recall:.3f}"
         )
     return rows
@@ -270,8 +273,8 @@ def run_search_bench(cfg: Any) -> list[dict[str, Any]]:
     csv_path = Path(cfg.output_csv)
     write_csv(rows, csv_path)
     print(format_table(rows))
-    print(f"[search-bench] {machine}; CSV: {csv_path}")
+    log.info(f"[search-bench] {machine}; CSV: {csv_path}")
     if cfg.tracking.enabled:
         run_id = log_to_mlflow(cfg, rows, csv_path, machine)
-        print(f"[search-bench] MLflow run {run_id} in {cfg.tracking.uri}")
+        log.info(f"[search-bench] MLflow run {run_id} in {cfg.tracking.uri}")
     return rows

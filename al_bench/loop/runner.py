@@ -16,6 +16,7 @@ the whole pool, cached like the round-0 model, logged as one round at step 0).
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -60,6 +61,8 @@ from al_bench.loop.state import (
 from al_bench.strategies.base import TIMING_KEYS, check_selection, clamp_budget
 from al_bench.threads import set_cpu_threads
 from al_bench.tracking.mlflow_tracker import MlflowTracker, git_commit, sqlite_path
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -152,7 +155,7 @@ class ActiveLearningRun:
         self.tracker.check_reachable()
         state = self.state = load_state(self.dir, self.key)
         if state is not None and state.finished:
-            print(f"[al-bench] {self.run_name}: already finished (state {self.dir}); nothing to do")
+            log.info(f"[al-bench] {self.run_name}: already finished (state {self.dir}); nothing to do")
             self.uses_labels = _uses_labels(self._build_strategy())
             self._close_stale_parent(self.tracker.existing_run(state.mlflow_run_id, self.key))
             return self._conclude(state, logged_before=True)
@@ -165,14 +168,14 @@ class ActiveLearningRun:
             self.state = state
             labeled.add(self.plan.initial_ids(labeled.pool_ids, self.seed), 0)
         else:
-            print(f"[al-bench] {self.run_name}: resuming after round {state.completed_round} ({self.dir})")
+            log.info(f"[al-bench] {self.run_name}: resuming after round {state.completed_round} ({self.dir})")
             labeled.load_state_dict(state.labeled)
             model = self.pieces.load_model(self.dir / state.checkpoint)
             restore_rng(state.rng)
         strategy = self._build_strategy()
         self.uses_labels = _uses_labels(strategy)
         state.mlflow_run_id = self._start_tracking(state, sources, labeled)
-        print(f"[al-bench] {self.run_name}: data {sources.name}, embedding {self._embedding_name()}")
+        log.info(f"[al-bench] {self.run_name}: data {sources.name}, embedding {self._embedding_name()}")
         budget = (
             resolve_count(self.cfg.al.budget, len(labeled.pool_ids), "al.budget")
             if strategy is not None
@@ -201,7 +204,7 @@ class ActiveLearningRun:
             state.selections.append(record)
         self.tracker.log_round(r, metrics)
         fault_point("log", r, self.run_name)  # in MLflow, not yet in the saved state
-        print(f"[al-bench] {self.run_name} round {r}: " + report.format_round(metrics))
+        log.info(f"[al-bench] {self.run_name} round {r}: " + report.format_round(metrics))
         checkpoint = f"model_round{r:02d}.pt"
         atomic_write_bytes(self.dir / checkpoint, lambda tmp: self.pieces.save_model(tmp, model, self.cfg))
         state.completed_round, state.finished, state.checkpoint = r, r == self.rounds, checkpoint
@@ -235,7 +238,7 @@ class ActiveLearningRun:
             self.pieces.load_model,
         )
         if cached:
-            print(f"[al-bench] {self.run_name}: round-0 model from cache {self.plan.cache}/{key}")
+            log.info(f"[al-bench] {self.run_name}: round-0 model from cache {self.plan.cache}/{key}")
         return model, stats
 
     def _rare_families(self) -> list[str]:
@@ -356,17 +359,17 @@ class ActiveLearningRun:
             return
         closed = self.tracker.close_stale_parent(run_id, self._invocation_key(), self._invocation_name())
         if closed:
-            print(
+            log.info(
                 f"[al-bench] {self.run_name}: closed parent run {closed} left RUNNING by a killed invocation"
             )
 
     def _record_failure(self, err: BaseException) -> None:
         """Mark the MLflow run FAILED with the error and leave a FAILED result for the report; a
-        failure of that bookkeeping is printed, never raised over the run's own error."""
+        failure of that bookkeeping is logged, never raised over the run's own error."""
         try:
             self.tracker.fail(err)
         except Exception as track_err:  # noqa: BLE001 - the store itself may be what failed
-            print(f"[al-bench] {self.run_name}: could not mark the MLflow run FAILED ({track_err!r})")
+            log.warning(f"[al-bench] {self.run_name}: could not mark the MLflow run FAILED ({track_err!r})")
         if self.job.job_dir is not None and self.state is not None:
             write_result(self.job.job_dir, self._result(self.state, "FAILED"))
 
@@ -399,7 +402,9 @@ class ActiveLearningRun:
                 "val": {str(k): v for k, v in val.items()},
             }
             self.tracker.log_json(listing, "data/skipped_images.json")
-            print(f"[al-bench] {self.run_name}: left out {len(pool)} pool / {len(val)} val unreadable images")
+            log.warning(
+                f"[al-bench] {self.run_name}: left out {len(pool)} pool / {len(val)} val unreadable images"
+            )
 
     def _embedding_name(self) -> str:
         return str(OmegaConf.select(self.cfg, "embedding.name", default="none"))
@@ -421,7 +426,7 @@ class ActiveLearningRun:
             write_result(self.job.job_dir, result)
         db = sqlite_path(self.tracker.uri)
         where = db.resolve() if db else self.tracker.uri
-        print(
+        log.info(
             f"[al-bench] {self.run_name}: final AP {result.final_ap:.4f}; MLflow run {result.mlflow_run_id} in {where}"
         )
         return result
