@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 from hydra import compose, initialize_config_dir
 
+from al_bench.config_schema import register_configs
 from al_bench.data.coco import CocoKeypoints
 from al_bench.data.sources import build_sources
 from al_bench.evaluate.coco_eval import evaluate_keypoints
@@ -44,6 +45,7 @@ def main() -> None:
     )
     parser.add_argument("overrides", nargs="*", help="Hydra overrides selecting the data set")
     args = parser.parse_args()
+    register_configs()  # conf/ extends these schemas
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
         cfg = compose(config_name="config", overrides=args.overrides)
     torch.set_num_threads(int(cfg.get("num_threads", 2)))

@@ -17,6 +17,7 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 
 from al_bench.bench.round_profile import format_profile, profile_round
+from al_bench.config_schema import register_configs
 from al_bench.threads import set_cpu_threads
 
 REPO = Path(__file__).resolve().parents[1]
@@ -33,6 +34,7 @@ def main() -> None:
     args = parser.parse_args()
     keys = {o.split("=", 1)[0] for o in args.overrides}
     overrides = [d for d in DEFAULTS if d.split("=", 1)[0] not in keys] + args.overrides
+    register_configs()  # conf/ extends these schemas
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
         cfg = compose(config_name="config", overrides=overrides)
     set_cpu_threads(int(cfg.num_threads))

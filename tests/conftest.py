@@ -4,6 +4,11 @@ from pathlib import Path
 
 import pytest
 
+from al_bench.config_schema import register_configs
+
+# conf/ extends the schemas of al_bench/config_schema.py: every test that composes needs them stored.
+register_configs()
+
 
 @pytest.fixture(scope="session")
 def empty_mlflow_db(tmp_path_factory) -> Path:

@@ -21,22 +21,26 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import logging
 import platform
 import statistics
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from al_bench.devices import resolve_device
 from al_bench.embed.pca import pca_project
-from al_bench.search import ExactIndex, KnnIndex, build_index
-from al_bench.search.exact import resolve_device
+from al_bench.search import AnnoyIndex, ExactIndex, FaissHnswIndex, HnswlibIndex, KnnIndex
 from al_bench.strategies.base import ceil_div
 from al_bench.strategies.quality import coverage_radius, overlap
 from al_bench.strategies.walk import suppression_size, suppression_walk
+
+log = logging.getLogger(__name__)
 
 COLUMNS = [
     "n", "dim", "metric", "backend", "config", "build_s", "query_s", "query_ms", "recall",
@@ -128,26 +132,26 @@ def selection_walk(index: KnnIndex, vectors: np.ndarray, n_suppress: int, budget
     return build_s, walk_s, walk.rows
 
 
-def backend_configs(cfg: Any, metric: str) -> Iterator[tuple[str, str, dict[str, Any]]]:
-    """``(backend, label, index config)`` for every approximate configuration of the grid."""
+def backend_configs(cfg: Any, metric: str) -> Iterator[tuple[str, str, Callable[[], KnnIndex]]]:
+    """``(backend, label, index factory)`` for every approximate configuration of the grid."""
     for n_trees in cfg.annoy.n_trees:
         for search_k in cfg.annoy.search_k:
-            params = {"name": "annoy", "metric": metric, "n_trees": n_trees, "search_k": search_k,
-                      "seed": cfg.seed, "n_jobs": cfg.annoy.n_jobs, "progress": False}  # fmt: skip
-            yield "annoy", f"n_trees={n_trees} search_k={search_k}", params
-    for backend in ("hnswlib", "faiss"):
+            make = partial(AnnoyIndex, metric, n_trees=n_trees, search_k=search_k, seed=cfg.seed,
+                           n_jobs=cfg.annoy.n_jobs, progress=False)  # fmt: skip
+            yield "annoy", f"n_trees={n_trees} search_k={search_k}", make
+    for backend, cls in (("hnswlib", HnswlibIndex), ("faiss", FaissHnswIndex)):
         opts = cfg.get(backend)
         if not opts or not opts.enabled:
             continue
         try:
             __import__(backend)
         except ImportError:
-            print(f"[search-bench] {backend} not installed (pip install 'al_bench[ann]'): skipped")
+            log.info(f"[search-bench] {backend} not installed (pip install 'al_bench[ann]'): skipped")
             continue
         for ef in opts.ef:
-            params = {"name": backend, "metric": metric, "M": opts.M, "ef_construction": opts.ef_construction,
-                      "ef": ef, "seed": cfg.seed, "n_jobs": opts.n_jobs, "progress": False}  # fmt: skip
-            yield backend, f"M={opts.M} ef={ef}", params
+            make = partial(cls, metric, M=opts.M, ef_construction=opts.ef_construction, ef=ef,
+                           seed=cfg.seed, n_jobs=opts.n_jobs, progress=False)  # fmt: skip
+            yield backend, f"M={opts.M} ef={ef}", make
 
 
 def bench_pool(cfg: Any, n: int, dim_label: str, x: np.ndarray, gflops_ref: float) -> list[dict[str, Any]]:
@@ -176,12 +180,12 @@ def bench_pool(cfg: Any, n: int, dim_label: str, x: np.ndarray, gflops_ref: floa
         "exact_gflops": gflops, "exact_fraction_of_matmul": gflops / gflops_ref,
         "exact_full_self_knn_s": exact_s * n / len(queries), "matmul_gflops": gflops_ref,
     }]  # fmt: skip
-    for backend, label, params in backend_configs(cfg, metric):
-        index = build_index(params)
+    for backend, label, make_index in backend_configs(cfg, metric):
+        index = make_index()
         build_s, _ = median_time(lambda index=index: index.build(x), repeats)
         query_s, (approx, _) = median_time(lambda index=index: index.query(queries, k), repeats)
         recall = np.mean([len(np.intersect1d(a, t)) for a, t in zip(approx, truth, strict=True)]) / k
-        s_build, s_walk, s_rows = selection_walk(build_index(params), candidates, n_suppress, budget, repeats)
+        s_build, s_walk, s_rows = selection_walk(make_index(), candidates, n_suppress, budget, repeats)
         rows.append({
             **base, "backend": backend, "config": label, "build_s": build_s, "query_s": query_s,
             "query_ms": 1e3 * query_s / len(queries), "recall": float(recall),
@@ -189,7 +193,7 @@ def bench_pool(cfg: Any, n: int, dim_label: str, x: np.ndarray, gflops_ref: floa
             "sel_overlap_exact": overlap(s_rows, ex_rows),
             "sel_coverage_radius": coverage_radius(candidates, s_rows, metric, **exact_kwargs),
         })  # fmt: skip
-        print(
+        log.info(
             f"[search-bench] N={n} d={dim_label} {backend} {label}: build {build_s:.2f}s recall {recall:.3f}"
         )
     return rows
@@ -269,8 +273,8 @@ def run_search_bench(cfg: Any) -> list[dict[str, Any]]:
     csv_path = Path(cfg.output_csv)
     write_csv(rows, csv_path)
     print(format_table(rows))
-    print(f"[search-bench] {machine}; CSV: {csv_path}")
+    log.info(f"[search-bench] {machine}; CSV: {csv_path}")
     if cfg.tracking.enabled:
         run_id = log_to_mlflow(cfg, rows, csv_path, machine)
-        print(f"[search-bench] MLflow run {run_id} in {cfg.tracking.uri}")
+        log.info(f"[search-bench] MLflow run {run_id} in {cfg.tracking.uri}")
     return rows

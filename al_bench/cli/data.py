@@ -11,6 +11,7 @@ Errors exit with a one-line message, no traceback.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import time
 from collections import Counter
@@ -146,6 +147,8 @@ def _inspect(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``al-bench-data``; returns 0 or exits with an error message."""
+    # Not a Hydra app: the package's status messages (logging, al_bench.*) go to the terminal.
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     args = _parser().parse_args(argv)
     try:
         {"synthetic": _synthetic, "inspect": _inspect, "merge": _merge}[args.command](args)

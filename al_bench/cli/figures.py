@@ -8,6 +8,7 @@ one-line message and exit status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 
@@ -54,6 +55,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status (0 ok, 1 a figure failed unexpectedly, 2 user error)."""
+    # Not a Hydra app: the package's status messages (logging, al_bench.*) go to the terminal.
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     args = parse_args(argv)
     # An unreachable tracking server must fail in seconds, not after minutes of retries.
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")

@@ -145,9 +145,9 @@ def check_rare_families(data_cfg) -> None:
     rare = list(data_cfg.get("rare_families") or ())
     if not rare:
         return
-    if data_cfg.get("kind") != "synthetic":
+    if data_cfg.kind != "synthetic":
         raise ValueError(
-            f"data.rare_families {rare}: only the synthetic set labels pose families; set it to [] for {data_cfg.get('kind')!r}"
+            f"data.rare_families {rare}: only the synthetic set labels pose families; set it to [] for {data_cfg.kind!r}"
         )
     unknown = sorted(set(rare) - set(POSE_FAMILIES))
     if unknown:
@@ -156,11 +156,11 @@ def check_rare_families(data_cfg) -> None:
 
 def build_sources(data_cfg) -> DataSources:
     """Pool and val :class:`CocoKeypoints` for ``cfg.data`` (``kind: synthetic`` or ``kind: coco``)."""
-    kind = data_cfg.get("kind")
+    kind = data_cfg.kind
     check_rare_families(data_cfg)
     if kind == "synthetic":
         root = ensure_synthetic(data_cfg)
-        images = root / data_cfg.get("images_subdir", "images")
+        images = root / data_cfg.images_subdir
         pool_ann, pool_images, val_ann, val_images = (
             root / data_cfg.pool_ann,
             images,
@@ -171,17 +171,17 @@ def build_sources(data_cfg) -> DataSources:
         pool_ann, pool_images, val_ann, val_images = _coco_paths(data_cfg)
     else:
         raise ValueError(f"data.kind must be one of {KINDS}, got {kind!r}")
-    on_bad = str(data_cfg.get("on_bad_annotation", "fail"))
+    on_bad = str(data_cfg.on_bad_annotation)
     # Never filtered with labels: a real pool cannot know which images have people before annotation.
     pool = CocoKeypoints(pool_ann, pool_images, require_keypoints=False, on_bad_annotation=on_bad)
     val = CocoKeypoints(
         val_ann,
         val_images,
-        require_keypoints=bool(data_cfg.get("val_require_keypoints", False)),
+        require_keypoints=bool(data_cfg.val_require_keypoints),
         on_bad_annotation=on_bad,
-        max_images=data_cfg.get("max_val_images"),
+        max_images=data_cfg.max_val_images,
     )
-    name = str(data_cfg.get("name", kind))
+    name = str(data_cfg.name)
     skipped = {
         split: _leave_out_unreadable(source, split, data_cfg)
         for split, source in (("pool", pool), ("val", val))
@@ -206,9 +206,9 @@ def _leave_out_unreadable(source: CocoKeypoints, split: str, data_cfg) -> dict[i
     return leave_out_unreadable(
         source,
         split,
-        mode=str(data_cfg.get("image_check", "decode")),
-        cache_dir=data_cfg.get("image_check_cache"),
-        max_fraction=float(data_cfg.get("max_unreadable_fraction", 0.05)),
+        mode=str(data_cfg.image_check),
+        cache_dir=data_cfg.image_check_cache,
+        max_fraction=float(data_cfg.max_unreadable_fraction),
     )
 
 

@@ -24,10 +24,10 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision.models import ResNet50_Weights, resnet50
 from tqdm.auto import tqdm
 
+from al_bench.devices import resolve_device
 from al_bench.embed.base import Embedder, EmbeddingResult, Features, ImageSource, check_ids, l2_normalise
 from al_bench.embed.cache import EmbeddingCache, cache_key, file_sha256, ids_digest
 from al_bench.embed.pca import pca_project
-from al_bench.search.exact import resolve_device
 
 CACHE_FORMAT = 1  # bump when the computation changes in a way the key does not capture
 

@@ -56,7 +56,8 @@ def activation_scores(model, pool, image_ids: np.ndarray, cfg: dict) -> np.ndarr
 
 
 def keypoint_overlays(model, pool, image_ids: list[int], cfg: dict) -> tuple[np.ndarray, np.ndarray]:
-    """Network input images and their keypoint heatmaps (max over the 17 channels, last stage).
+    """Network input images and their keypoint heatmaps (max over the 17 channels, last stage), the
+    heatmaps from the pose piece's own inference (``predict(..., want=("heatmaps",))``).
 
     Returns:
         ``(images (n, S, S, 3) uint8, heat (n, S, S) float in [0, 1])`` at the model's input size.
@@ -66,17 +67,15 @@ def keypoint_overlays(model, pool, image_ids: list[int], cfg: dict) -> tuple[np.
 
     from al_bench.data.dataset import PoseDataset
     from al_bench.data.transforms import denormalize
+    from al_bench.pose.infer import predict
 
-    # No targets are built (with_targets=False), so sigma and paf_width only need to be valid numbers.
+    # Only the letterboxed images are read here (with_targets=False: sigma and paf_width are unused).
     dataset = PoseDataset(pool, image_ids, input_size=model.input_size, stride=model.stride,
-                          sigma=float(cfg["model"].get("sigma") or 1.0),
-                          paf_width=float(cfg["model"].get("paf_width") or 1.0),
-                          augment=None, with_targets=False)  # fmt: skip
-    x = torch.stack([torch.as_tensor(dataset[i]["image"]) for i in range(len(dataset))])
-    with torch.no_grad():
-        heat = model.eval().cpu()(x)[-1][0][:, :17].amax(dim=1, keepdim=True)
-        heat = F.interpolate(heat, size=x.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
-    images = np.stack([denormalize(img.numpy()) for img in x])
+                          sigma=1.0, paf_width=1.0, augment=None, with_targets=False)  # fmt: skip
+    images = np.stack([denormalize(np.asarray(dataset[i]["image"])) for i in range(len(dataset))])
+    maps = predict(model, pool, image_ids, cfg, want=("heatmaps",)).heatmaps
+    heat = torch.from_numpy(maps).amax(dim=1, keepdim=True)
+    heat = F.interpolate(heat, size=images.shape[1:3], mode="bilinear", align_corners=False)[:, 0]
     return images, heat.clamp(0.0, 1.0).numpy()
 
 

@@ -14,12 +14,12 @@ import math
 import os
 import tempfile
 from pathlib import Path
-from urllib.parse import urlparse
 
 import pandas as pd
 from tqdm import tqdm
 
 from al_bench.loop.state import NON_RESULT_KEYS
+from al_bench.tracking.mlflow_tracker import sqlite_path
 
 # Keys of the tidy table that are not metrics (metrics keep their bare MLflow names).
 ID_COLUMNS = ("run_id", "run_name", "status", "strategy", "seed", "step", "start_time")
@@ -44,16 +44,6 @@ def default_tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///outputs/mlflow.db"
 
 
-def _sqlite_path(tracking_uri: str) -> Path | None:
-    """File path of a ``sqlite:///`` URI, or None for other stores."""
-    parsed = urlparse(tracking_uri)
-    if parsed.scheme != "sqlite":
-        return None
-    # sqlite:///rel/path -> path "/rel/path"; sqlite:////abs/path -> "//abs/path" (SQLAlchemy rules).
-    raw = tracking_uri[len("sqlite:///") :]
-    return Path(raw)
-
-
 def open_client(tracking_uri: str):
     """An ``MlflowClient`` on an existing store, without creating one as a side effect.
 
@@ -70,7 +60,7 @@ def open_client(tracking_uri: str):
 
     if tracking_uri in _CLIENTS:
         return _CLIENTS[tracking_uri]
-    db_path = _sqlite_path(tracking_uri)
+    db_path = sqlite_path(tracking_uri)
     if db_path is not None and not db_path.is_file():
         raise StoreUnreachableError(
             f"no MLflow store at {db_path} (tracking URI {tracking_uri!r}); the loop writes "

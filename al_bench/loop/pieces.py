@@ -85,10 +85,11 @@ def selection_context(
             pool (``predict(..., want=("results",))``) scored against this source's ground truth
             (``evaluate.image_oks_errors``). Without it the context has no way to reach labels.
     """
-    from al_bench.embed import build_embedder
+    from hydra.utils import instantiate
+
     from al_bench.strategies import SelectionContext
 
-    embedder = build_embedder(cfg.embedding)
+    embedder = instantiate(cfg.embedding, _convert_="all")
 
     # With embedding=pose_backbone the pool pass that gives the peaks also keeps the pooled backbone
     # features (one forward pass instead of two); features of other ids are computed when asked.

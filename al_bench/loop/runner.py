@@ -16,6 +16,7 @@ the whole pool, cached like the round-0 model, logged as one round at step 0).
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -57,10 +58,11 @@ from al_bench.loop.state import (
     stable_hash,
     state_dir,
 )
+from al_bench.strategies.base import TIMING_KEYS, check_selection, clamp_budget
 from al_bench.threads import set_cpu_threads
 from al_bench.tracking.mlflow_tracker import MlflowTracker, git_commit, sqlite_path
 
-TIMING_KEYS = ("uncertainty_s", "embedding_s", "index_build_s", "query_s")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -126,7 +128,7 @@ class ActiveLearningRun:
         self.condition_name = condition_name(cfg, self.job.overrides)
         # Unique within a sweep: two jobs with the same name differ in nothing but non-result keys.
         default_name = f"{self.condition_name}-seed{self.seed}".replace(" ", "_")
-        self.run_name = str(cfg.get("run_name") or default_name)
+        self.run_name = str(cfg.run_name or default_name)
         self.uses_labels = False
         self.state: RunState | None = None
         self._counts: dict[int, tuple[int, int]] = {}
@@ -147,13 +149,13 @@ class ActiveLearningRun:
             raise
 
     def _execute(self) -> RunResult:
-        if cfg_threads := self.cfg.get("num_threads"):
+        if cfg_threads := self.cfg.num_threads:
             set_cpu_threads(int(cfg_threads))
         check_paths(self.cfg.paths)  # before anything is trained: a clear error naming the folder
         self.tracker.check_reachable()
         state = self.state = load_state(self.dir, self.key)
         if state is not None and state.finished:
-            print(f"[al-bench] {self.run_name}: already finished (state {self.dir}); nothing to do")
+            log.info(f"[al-bench] {self.run_name}: already finished (state {self.dir}); nothing to do")
             self.uses_labels = _uses_labels(self._build_strategy())
             self._close_stale_parent(self.tracker.existing_run(state.mlflow_run_id, self.key))
             return self._conclude(state, logged_before=True)
@@ -166,14 +168,14 @@ class ActiveLearningRun:
             self.state = state
             labeled.add(self.plan.initial_ids(labeled.pool_ids, self.seed), 0)
         else:
-            print(f"[al-bench] {self.run_name}: resuming after round {state.completed_round} ({self.dir})")
+            log.info(f"[al-bench] {self.run_name}: resuming after round {state.completed_round} ({self.dir})")
             labeled.load_state_dict(state.labeled)
             model = self.pieces.load_model(self.dir / state.checkpoint)
             restore_rng(state.rng)
         strategy = self._build_strategy()
         self.uses_labels = _uses_labels(strategy)
         state.mlflow_run_id = self._start_tracking(state, sources, labeled)
-        print(f"[al-bench] {self.run_name}: data {sources.name}, embedding {self._embedding_name()}")
+        log.info(f"[al-bench] {self.run_name}: data {sources.name}, embedding {self._embedding_name()}")
         budget = (
             resolve_count(self.cfg.al.budget, len(labeled.pool_ids), "al.budget")
             if strategy is not None
@@ -202,7 +204,7 @@ class ActiveLearningRun:
             state.selections.append(record)
         self.tracker.log_round(r, metrics)
         fault_point("log", r, self.run_name)  # in MLflow, not yet in the saved state
-        print(f"[al-bench] {self.run_name} round {r}: " + report.format_round(metrics))
+        log.info(f"[al-bench] {self.run_name} round {r}: " + report.format_round(metrics))
         checkpoint = f"model_round{r:02d}.pt"
         atomic_write_bytes(self.dir / checkpoint, lambda tmp: self.pieces.save_model(tmp, model, self.cfg))
         state.completed_round, state.finished, state.checkpoint = r, r == self.rounds, checkpoint
@@ -236,7 +238,7 @@ class ActiveLearningRun:
             self.pieces.load_model,
         )
         if cached:
-            print(f"[al-bench] {self.run_name}: round-0 model from cache {self.plan.cache}/{key}")
+            log.info(f"[al-bench] {self.run_name}: round-0 model from cache {self.plan.cache}/{key}")
         return model, stats
 
     def _rare_families(self) -> list[str]:
@@ -262,7 +264,7 @@ class ActiveLearningRun:
                 that is labeled or outside the pool.
         """
         unlabeled = labeled.unlabeled_ids()
-        n = min(budget, len(unlabeled))
+        n = clamp_budget(budget, len(unlabeled))
         # Strategies see pool images only: a label read through the revealed source would fail.
         pool = RevealedSource(sources.pool, labeled)
         rng = selection_rng(self.seed, r)
@@ -275,8 +277,8 @@ class ActiveLearningRun:
         selection = strategy.select(context, n)
         fault_point("select", r, self.run_name)
         wall = time.perf_counter() - start
-        ids = np.asarray(selection.ids, dtype=np.int64)
-        _check_selection(ids, unlabeled, n, f"{self.cfg.strategy.name} round {r}")
+        # Whatever the strategy is (one not derived from Strategy too), its picks meet the guarantees.
+        ids = check_selection(selection.ids, unlabeled, n, f"{self.cfg.strategy.name} round {r}: strategy")
         timings = {k: float(v) for k, v in dict(selection.timings).items()}
         timings.setdefault("total_s", wall)
         return {
@@ -357,17 +359,17 @@ class ActiveLearningRun:
             return
         closed = self.tracker.close_stale_parent(run_id, self._invocation_key(), self._invocation_name())
         if closed:
-            print(
+            log.info(
                 f"[al-bench] {self.run_name}: closed parent run {closed} left RUNNING by a killed invocation"
             )
 
     def _record_failure(self, err: BaseException) -> None:
         """Mark the MLflow run FAILED with the error and leave a FAILED result for the report; a
-        failure of that bookkeeping is printed, never raised over the run's own error."""
+        failure of that bookkeeping is logged, never raised over the run's own error."""
         try:
             self.tracker.fail(err)
         except Exception as track_err:  # noqa: BLE001 - the store itself may be what failed
-            print(f"[al-bench] {self.run_name}: could not mark the MLflow run FAILED ({track_err!r})")
+            log.warning(f"[al-bench] {self.run_name}: could not mark the MLflow run FAILED ({track_err!r})")
         if self.job.job_dir is not None and self.state is not None:
             write_result(self.job.job_dir, self._result(self.state, "FAILED"))
 
@@ -400,7 +402,9 @@ class ActiveLearningRun:
                 "val": {str(k): v for k, v in val.items()},
             }
             self.tracker.log_json(listing, "data/skipped_images.json")
-            print(f"[al-bench] {self.run_name}: left out {len(pool)} pool / {len(val)} val unreadable images")
+            log.warning(
+                f"[al-bench] {self.run_name}: left out {len(pool)} pool / {len(val)} val unreadable images"
+            )
 
     def _embedding_name(self) -> str:
         return str(OmegaConf.select(self.cfg, "embedding.name", default="none"))
@@ -422,7 +426,7 @@ class ActiveLearningRun:
             write_result(self.job.job_dir, result)
         db = sqlite_path(self.tracker.uri)
         where = db.resolve() if db else self.tracker.uri
-        print(
+        log.info(
             f"[al-bench] {self.run_name}: final AP {result.final_ap:.4f}; MLflow run {result.mlflow_run_id} in {where}"
         )
         return result
@@ -473,22 +477,9 @@ def _selection_metrics(record: dict) -> dict[str, float]:
     """Sampling time, its parts and the selection-quality measures of one selection."""
     timings = record["timings"]
     metrics = {"sampling_time_s": timings["total_s"], "n_selected": float(len(record["ids"]))}
-    metrics.update({k: timings.get(k, 0.0) for k in TIMING_KEYS})
+    metrics.update({k: timings.get(k, 0.0) for k in TIMING_KEYS if k != "total_s"})  # total: sampling_time_s
     metrics.update({f"quality_{k}": v for k, v in record["quality"].items()})
     return metrics
-
-
-def _check_selection(ids: np.ndarray, unlabeled: np.ndarray, n: int, who: str) -> None:
-    """Reject picks a strategy must never make (the loop's guarantee, whatever the strategy does)."""
-    if len(ids) != n:
-        raise RuntimeError(f"{who}: strategy returned {len(ids)} ids for a budget of {n}")
-    if len(np.unique(ids)) != len(ids):
-        raise RuntimeError(f"{who}: strategy returned an id twice")
-    foreign = np.setdiff1d(ids, unlabeled)
-    if len(foreign):
-        raise RuntimeError(
-            f"{who}: strategy picked ids that are labeled or not in the pool: {foreign[:10].tolist()}"
-        )
 
 
 def _jsonable(obj: Any) -> Any:

@@ -8,7 +8,6 @@ either the previous round's state or the new one, never a torn file.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import os
@@ -93,8 +92,9 @@ def result_config(cfg: DictConfig, seed_placeholder: bool = False) -> dict:
             interpolated from it (``index.seed: ${seed}``) drop out with it (:func:`condition`).
     """
     kind = run_kind(cfg)
-    cfg = copy.deepcopy(cfg)
-    OmegaConf.set_struct(cfg, False)
+    # An untyped copy: the schema would refuse the placeholders (``seed: int``), and the hash is of
+    # the values alone.
+    cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
     if "paths" in cfg:
         cfg.paths = {key: f"<paths.{key}>" for key in cfg.paths}
     if seed_placeholder and "seed" in cfg:

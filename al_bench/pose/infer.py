@@ -21,11 +21,12 @@ from al_bench.data.dataset import PoseDataset
 from al_bench.data.skeleton import LIMBS, NUM_KEYPOINTS, flip_permutation
 from al_bench.data.targets import cell_centers
 from al_bench.data.transforms import PAD_RGB, normalize
+from al_bench.devices import resolve_device
 from al_bench.pose.decode import DecodeParams, decode_maps, peak_values, to_coco_results
 from al_bench.pose.models import PoseNet
-from al_bench.pose.train import resolve_device, source_image_cache
+from al_bench.pose.train import source_image_cache
 
-WANTS = ("results", "peaks", "features")
+WANTS = ("results", "peaks", "features", "heatmaps")
 
 
 @dataclass
@@ -37,12 +38,15 @@ class Predictions:
         results: COCO keypoint results (empty unless ``"results"`` was wanted).
         peaks: ``(N, 17, M)`` float32 per-keypoint NMS peak values, descending, 0-padded; None unless wanted.
         features: ``(N, D)`` float32 pooled backbone features; None unless wanted.
+        heatmaps: ``(N, 17, h, w)`` float32 last-stage keypoint heatmaps on the output grid (after any
+            flip / multi-scale averaging); None unless wanted (the figures draw them).
     """
 
     image_ids: np.ndarray
     results: list[dict]
     peaks: np.ndarray | None = None
     features: np.ndarray | None = None
+    heatmaps: np.ndarray | None = None
 
 
 def _flip_channel_maps() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -191,7 +195,7 @@ def predict(
         image_ids: global ids; the outputs keep this order.
         cfg: the composed config (``infer`` group: ``batch_size``, ``device``, ``max_peaks``, ``flip``,
             ``scales``, ``decode``).
-        want: any of ``"results"``, ``"peaks"``, ``"features"``; the rest is not computed.
+        want: any of ``"results"``, ``"peaks"``, ``"features"``, ``"heatmaps"``; the rest is not computed.
 
     Returns:
         :class:`Predictions`; results are in original-image pixels.
@@ -206,15 +210,17 @@ def predict(
     scales = [float(s) for s in infer.get("scales", [1.0])]
     flip = bool(infer.get("flip", False))
     model.eval().to(device)
-    results, peaks, features = [], [], []
+    results, peaks, features, heatmaps = [], [], [], []
     for batch in tqdm(_loader(model, source, image_ids, cfg, infer), desc="predict", leave=False):
         x = batch["image"].to(device)
         feats = model.backbone(x)
         if "features" in want:
             features.append(feats.mean(dim=(2, 3)).float().cpu())
-        if "results" not in want and "peaks" not in want:
+        if not {"results", "peaks", "heatmaps"} & set(want):
             continue
         heat, paf = _forward_maps(model, x, flip, scales, feats)
+        if "heatmaps" in want:
+            heatmaps.append(heat[:, :NUM_KEYPOINTS].cpu())
         if "peaks" in want:
             peaks.append(peak_values(heat, max_peaks).cpu())
         if "results" in want:
@@ -227,4 +233,5 @@ def predict(
         results=results,
         peaks=torch.cat(peaks).numpy().astype(np.float32) if peaks else None,
         features=torch.cat(features).numpy().astype(np.float32) if features else None,
+        heatmaps=torch.cat(heatmaps).numpy().astype(np.float32) if heatmaps else None,
     )

@@ -21,19 +21,13 @@ from tqdm.auto import tqdm
 
 from al_bench.data.dataset import PoseDataset
 from al_bench.data.image_cache import image_cache
+from al_bench.devices import resolve_device
 from al_bench.pose.loss import openpose_loss
 from al_bench.pose.models import PoseNet, build_model
 from al_bench.threads import set_cpu_threads
 
 OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("cosine", "constant", "step")
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> CUDA when present, else CPU; anything else is passed to ``torch.device``."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def num_steps(train_cfg: Mapping[str, Any], n_labeled: int, warm: bool) -> int:
@@ -43,14 +37,14 @@ def num_steps(train_cfg: Mapping[str, Any], n_labeled: int, warm: bool) -> int:
     ``train.warm_start_steps`` for a warm-started round when that is set. Then clipped to
     ``[train.min_steps, train.max_steps]`` so that small labelled sets still train enough.
     """
-    if train_cfg.get("epochs") is not None:
+    if train_cfg["epochs"] is not None:
         steps = math.ceil(float(train_cfg["epochs"]) * n_labeled / int(train_cfg["batch_size"]))
-    elif warm and train_cfg.get("warm_start_steps") is not None:
+    elif warm and train_cfg["warm_start_steps"] is not None:
         steps = int(train_cfg["warm_start_steps"])
     else:
         steps = int(train_cfg["steps"])
-    steps = max(steps, int(train_cfg.get("min_steps") or 1))
-    if train_cfg.get("max_steps") is not None:
+    steps = max(steps, int(train_cfg["min_steps"] or 1))
+    if train_cfg["max_steps"] is not None:
         steps = min(steps, int(train_cfg["max_steps"]))
     return steps
 
@@ -60,15 +54,15 @@ def build_optimizer(model: nn.Module, train_cfg: Mapping[str, Any]) -> torch.opt
     decay = [p for p in model.parameters() if p.requires_grad and p.dim() > 1]
     no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() <= 1]
     groups = [
-        {"params": decay, "weight_decay": float(train_cfg.get("weight_decay", 0.0))},
+        {"params": decay, "weight_decay": float(train_cfg["weight_decay"])},
         {"params": no_decay, "weight_decay": 0.0},
     ]
-    name = str(train_cfg.get("optimizer", "adamw")).lower()
+    name = str(train_cfg["optimizer"]).lower()
     lr = float(train_cfg["lr"])
     if name == "adamw":
         return torch.optim.AdamW(groups, lr=lr, betas=tuple(train_cfg.get("betas", (0.9, 0.999))))
     if name == "sgd":
-        return torch.optim.SGD(groups, lr=lr, momentum=float(train_cfg.get("momentum", 0.9)), nesterov=True)
+        return torch.optim.SGD(groups, lr=lr, momentum=float(train_cfg["momentum"]), nesterov=True)
     raise ValueError(f"train.optimizer={name!r}; valid: {list(OPTIMIZERS)}")
 
 
@@ -77,13 +71,13 @@ def build_scheduler(
 ) -> torch.optim.lr_scheduler.LambdaLR:
     """Linear warm-up over ``train.warmup_steps``, then ``cosine`` (to ``lr * min_lr_ratio``), ``constant``
     or ``step`` (multiply by ``gamma`` at each fraction of the run in ``milestones``)."""
-    kind = str(train_cfg.get("lr_schedule", "cosine"))
+    kind = str(train_cfg["lr_schedule"])
     if kind not in SCHEDULES:
         raise ValueError(f"train.lr_schedule={kind!r}; valid: {list(SCHEDULES)}")
-    warmup = min(int(train_cfg.get("warmup_steps", 0)), max(steps - 1, 0))
-    min_ratio = float(train_cfg.get("min_lr_ratio", 0.0))
-    milestones = [float(m) * steps for m in train_cfg.get("milestones", (0.7, 0.9))]
-    gamma = float(train_cfg.get("gamma", 0.1))
+    warmup = min(int(train_cfg["warmup_steps"]), max(steps - 1, 0))
+    min_ratio = float(train_cfg["min_lr_ratio"])
+    milestones = [float(m) * steps for m in train_cfg["milestones"]]
+    gamma = float(train_cfg["gamma"])
 
     def factor(step: int) -> float:
         if step < warmup:
@@ -146,7 +140,7 @@ def target_encoding(cfg: Mapping[str, Any]) -> tuple[float, float]:
 
 def make_loader(dataset: Dataset, train_cfg: Mapping[str, Any], seed: int, steps: int) -> DataLoader:
     """The loader of one fit: ``steps`` seeded batches (:class:`EpochBatches`) from one iterator."""
-    workers = int(train_cfg.get("num_workers", 0))
+    workers = int(train_cfg["num_workers"])
     return DataLoader(
         dataset,
         batch_sampler=EpochBatches(len(dataset), int(train_cfg["batch_size"]), steps, seed),
@@ -178,15 +172,15 @@ def train_steps(
     device: torch.device,
 ) -> dict[str, Any]:
     """Run ``steps`` optimizer steps; returns ``steps``, ``images``, ``losses`` (one per step), ``train_time_s``."""
-    amp = device.type == "cuda" and str(train_cfg.get("amp", "none")) == "bf16"
-    channels_last = device.type == "cuda" and bool(train_cfg.get("channels_last", False))
-    paf_weight = float(train_cfg.get("paf_weight", 1.0))
-    clip = train_cfg.get("grad_clip")
-    log_every = max(int(train_cfg.get("log_every", 20)), 1)
+    amp = device.type == "cuda" and str(train_cfg["amp"]) == "bf16"
+    channels_last = device.type == "cuda" and bool(train_cfg["channels_last"])
+    paf_weight = float(train_cfg["paf_weight"])
+    clip = train_cfg["grad_clip"]
+    log_every = max(int(train_cfg["log_every"]), 1)
     model.train()
     losses, images = [], 0
     start = time.perf_counter()
-    bar = tqdm(range(steps), desc="train", leave=False, disable=not train_cfg.get("progress", True))
+    bar = tqdm(range(steps), desc="train", leave=False, disable=not train_cfg["progress"])
     for step in bar:
         batch = next(batches)
         x = batch["image"].to(device, non_blocking=True)
@@ -215,7 +209,7 @@ def train_steps(
 
 def initial_model(cfg: Mapping[str, Any], init_model: PoseNet | None) -> tuple[PoseNet, bool]:
     """A copy of ``init_model`` when warm-starting (``train.warm_start``), else a fresh seeded model."""
-    if init_model is not None and bool(cfg["train"].get("warm_start", True)):
+    if init_model is not None and bool(cfg["train"]["warm_start"]):
         return copy.deepcopy(init_model), True
     torch.manual_seed(int(cfg["seed"]))
     return build_model(cfg["model"]), False
@@ -231,7 +225,7 @@ def labeled_dataset(cfg: Mapping[str, Any], source: Any, labeled_ids: Sequence[i
         stride=int(cfg["model"]["stride"]),
         sigma=sigma,
         paf_width=paf_width,
-        augment=(cfg.get("data") or {}).get("augment"),  # None or enabled: false -> plain letterbox
+        augment=cfg["data"]["augment"],  # enabled: false -> plain letterbox
         seed=int(cfg["seed"]),
         image_cache=source_image_cache(cfg, source, int(cfg["model"]["input_size"])),
     )
@@ -263,10 +257,10 @@ def fit(
     if len(labeled_ids) == 0:
         raise ValueError("fit() needs at least one labelled image id")
     train_cfg = cfg["train"]
-    device = resolve_device(str(train_cfg.get("device", "auto")))
+    device = resolve_device(str(train_cfg["device"]))
     model, warm = initial_model(cfg, init_model)
     model.to(device)
-    if device.type == "cuda" and bool(train_cfg.get("channels_last", False)):
+    if device.type == "cuda" and bool(train_cfg["channels_last"]):
         model.to(memory_format=torch.channels_last)
     steps = num_steps(train_cfg, len(labeled_ids), warm)
     loader = make_loader(labeled_dataset(cfg, source, labeled_ids), train_cfg, int(cfg["seed"]), steps)

@@ -41,8 +41,9 @@ class AnnoyIndex(KnnIndex):
         n_jobs: int = 1,
         on_disk_path: str | None = None,
         progress: bool = True,
+        name: str | None = None,
     ) -> None:
-        super().__init__(metric, progress)
+        super().__init__(metric, progress, name)
         if n_trees < 1:
             raise ValueError(f"annoy n_trees must be >= 1; got {n_trees}")
         if search_k != -1 and search_k < 1:

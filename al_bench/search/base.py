@@ -89,12 +89,15 @@ class KnnIndex(ABC):
     Args:
         metric: ``angular``, ``euclidean`` or ``dot`` (see the module docstring).
         progress: show tqdm progress bars for builds and queries.
+        name: the config's name (``conf/index/<name>.yaml``); default: the class's ``name``.
     """
 
     name: str = "base"
     query_batch: int = 1  # rows per query a sequential caller (the selection walk) should batch
 
-    def __init__(self, metric: str = "angular", progress: bool = True) -> None:
+    def __init__(self, metric: str = "angular", progress: bool = True, name: str | None = None) -> None:
+        if name is not None:
+            self.name = name
         self.metric = check_metric(metric)
         self.progress = progress
         self._n = 0

@@ -16,16 +16,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from al_bench.devices import resolve_device
 from al_bench.search.base import KnnIndex
 
 _GATHER_FLOATS = 1 << 25  # at most 128 MiB of gathered neighbour vectors at a time
-
-
-def resolve_device(device: str) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; anything else is passed to ``torch.device``."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def _normalise(x: torch.Tensor) -> torch.Tensor:
@@ -48,9 +42,14 @@ class ExactIndex(KnnIndex):
     query_batch = 256  # one (256, d) x (d, n) matmul costs about as much as a few single-row queries
 
     def __init__(
-        self, metric: str = "angular", chunk_size: int = 1024, device: str = "auto", progress: bool = True
+        self,
+        metric: str = "angular",
+        chunk_size: int = 1024,
+        device: str = "auto",
+        progress: bool = True,
+        name: str | None = None,
     ) -> None:
-        super().__init__(metric, progress)
+        super().__init__(metric, progress, name)
         if chunk_size < 1:
             raise ValueError(f"exact chunk_size must be >= 1; got {chunk_size}")
         self.chunk_size = int(chunk_size)

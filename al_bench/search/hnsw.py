@@ -29,8 +29,10 @@ def _normalise(x: np.ndarray) -> np.ndarray:
 class _HnswBase(KnnIndex):
     """Shared query logic: ask for ``k + 1`` and drop the query row itself."""
 
-    def __init__(self, metric="angular", M=16, ef_construction=200, ef=100, seed=0, n_jobs=1, progress=True):
-        super().__init__(metric, progress)
+    def __init__(
+        self, metric="angular", M=16, ef_construction=200, ef=100, seed=0, n_jobs=1, progress=True, name=None
+    ):
+        super().__init__(metric, progress, name)
         self.M, self.ef_construction, self.ef = int(M), int(ef_construction), int(ef)
         self.seed, self.n_jobs = int(seed), int(n_jobs)
         self._vectors: np.ndarray | None = None

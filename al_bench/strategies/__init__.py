@@ -1,8 +1,11 @@
 """Selection strategies: ``select(context, budget) -> Selection`` over a narrow :class:`SelectionContext`.
 
-``build_strategy(cfg)`` creates the configured strategy from ``cfg.strategy`` (``_target_`` or
-``name``), handing the walk strategies their index config: ``heatmap_annoy`` and ``diversity`` get
-``cfg.index``; ``heatmap_exact`` always gets the exact backend with ``cfg.index``'s metric.
+``build_strategy(cfg)`` instantiates ``cfg.strategy`` (its ``_target_``, ``hydra.utils.instantiate``).
+A strategy class with ``uses_index = True`` also gets ``index``, a factory of unbuilt
+:class:`~al_bench.search.KnnIndex` objects: the strategy config's own nested ``index`` (a
+``_partial_: true`` config) when it names one, else the ``index`` group's. This package owns ranking,
+tie-breaking, budget and id checks and timing (``base.py``); it never sees pool positions, files,
+models or MLflow.
 """
 
 from __future__ import annotations
@@ -15,55 +18,27 @@ from al_bench.strategies.diversity import DiversityStrategy, HeatmapAnnoy, Heatm
 from al_bench.strategies.oracle import OracleLoss
 from al_bench.strategies.ranking import MPEStrategy, RandomStrategy, UncertaintyRandom, UncertaintyStrategy
 
-STRATEGIES: dict[str, type[Strategy]] = {
-    "random": RandomStrategy,
-    "uncertainty": UncertaintyStrategy,
-    "mpe": MPEStrategy,
-    "diversity": DiversityStrategy,
-    "heatmap_annoy": HeatmapAnnoy,
-    "heatmap_exact": HeatmapExact,
-    "coreset": CoresetStrategy,
-    "uncertainty_random": UncertaintyRandom,
-    "oracle_loss": OracleLoss,  # positive control: reads ground truth (uses_labels)
-}
-
-
-def _container(cfg: Any) -> dict[str, Any]:
-    if cfg is None:
-        return {}
-    if isinstance(cfg, dict):
-        return dict(cfg)
-    from omegaconf import OmegaConf
-
-    return dict(OmegaConf.to_container(cfg, resolve=True))
-
 
 def build_strategy(cfg: Any) -> Strategy:
-    """Create the strategy of a composed config (uses ``cfg.strategy``, ``cfg.index``, ``cfg.embedding``).
+    """Create the strategy of a composed config (``cfg.strategy``, and ``cfg.index`` for a strategy
+    that walks an index).
 
     Raises:
-        ValueError: unknown strategy name (the message lists the valid ones) or an index that does not
-            fit the strategy.
+        ValueError: the strategy config has no ``_target_``, or an index that does not fit the
+            strategy.
     """
-    params = _container(cfg["strategy"])
-    index = _container(cfg.get("index"))
-    embedding = _container(cfg.get("embedding"))
-    target = params.pop("_target_", None)
-    if target:
-        from hydra.utils import get_class
+    from hydra.utils import instantiate
 
-        cls = get_class(target)
-    elif params.get("name") in STRATEGIES:
-        cls = STRATEGIES[params["name"]]
-    else:
-        raise ValueError(
-            f"unknown strategy {params.get('name')!r}; valid strategies: {', '.join(STRATEGIES)}"
-        )
-    return cls.from_config(params, index, embedding)
+    if "_target_" not in cfg["strategy"]:
+        # Hydra's compose already refused an unknown strategy=<name>; this is a hand-made config.
+        raise ValueError(f"strategy config {dict(cfg['strategy'])} has no _target_ (the class to build)")
+    factory = instantiate(cfg["strategy"], _partial_=True, _convert_="all")
+    if getattr(factory.func, "uses_index", False) and "index" not in factory.keywords:
+        return factory(index=instantiate(cfg["index"], _partial_=True, _convert_="all"))
+    return factory()
 
 
 __all__ = [
-    "STRATEGIES",
     "TIMING_KEYS",
     "CoresetStrategy",
     "DiversityStrategy",

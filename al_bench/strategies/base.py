@@ -12,12 +12,14 @@ import math
 import time
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+# The timing parts of every selection (Selection.timings; the loop logs each as a metric, total_s
+# as sampling_time_s).
 TIMING_KEYS = ("uncertainty_s", "embedding_s", "index_build_s", "query_s", "total_s")
 _EPS = 1e-9  # guards ceil() against float noise, e.g. 3 / 0.1 = 30.000000000000004
 
@@ -25,6 +27,39 @@ _EPS = 1e-9  # guards ceil() against float noise, e.g. 3 / 0.1 = 30.000000000000
 def ceil_div(a: float, b: float) -> int:
     """``ceil(a / b)`` that is not fooled by float round-off."""
     return math.ceil(a / b - _EPS)
+
+
+def clamp_budget(budget: Any, n_pool: int) -> int:
+    """The number of ids a selection of ``budget`` returns from a pool of ``n_pool``: the one clamp.
+
+    Raises:
+        ValueError: ``budget`` is not a non-negative integer.
+    """
+    if isinstance(budget, bool) or int(budget) != budget or budget < 0:
+        raise ValueError(f"budget must be a non-negative integer; got {budget!r}")
+    return min(int(budget), n_pool)
+
+
+def check_selection(ids: Any, pool_ids: np.ndarray, n: int, who: str) -> np.ndarray:
+    """A selection's guarantees, the one place they are checked: exactly ``n`` distinct ids, all in
+    the unlabeled ``pool_ids``. A broken strategy must fail loudly here, never label an image twice
+    (baal #200).
+
+    Returns:
+        ``ids`` as int64.
+
+    Raises:
+        RuntimeError: naming ``who`` and the offending ids.
+    """
+    ids = np.asarray(ids, dtype=np.int64)
+    if len(ids) != n:
+        raise RuntimeError(f"{who} returned {len(ids)} ids for a budget of {n}")
+    if len(np.unique(ids)) != len(ids):
+        raise RuntimeError(f"{who} returned an id twice (duplicate ids)")
+    outside = ids[~np.isin(ids, pool_ids)]
+    if len(outside):
+        raise RuntimeError(f"{who} returned ids not in the unlabeled pool: {outside[:10].tolist()}")
+    return ids
 
 
 def _as_ids(ids: Any, what: str) -> np.ndarray:
@@ -190,29 +225,30 @@ class Strategy(ABC):
 
     ``uses_labels``: True for a control that reads the pool's ground truth (through
     ``SelectionContext.image_errors``); the loop then hands it the labels and tags its runs, and it is
-    kept out of the method ranking.
+    kept out of the method ranking. ``uses_index``: True for a strategy whose constructor takes
+    ``index``, a zero-argument factory of unbuilt k-NN indexes (``build_strategy`` passes the
+    configured one).
     """
 
     name: str = "base"
     uses_labels: bool = False
+    uses_index: bool = False
 
     def __init__(self, name: str | None = None) -> None:
         if name is not None:
             self.name = name
 
-    @classmethod
-    def from_config(cls, params: Mapping[str, Any], index: Mapping[str, Any], embedding: Mapping[str, Any]):
-        """Build from the ``strategy`` config (``index``/``embedding`` groups used by subclasses)."""
-        return cls(**params)
-
     def select(self, context: SelectionContext, budget: int) -> Selection:
         """Pick ``budget`` unlabeled global ids (all of the pool, with a warning, when it is smaller)."""
-        budget = self._check_budget(budget, len(context.pool_ids))
+        n_pool = len(context.pool_ids)
+        n = clamp_budget(budget, n_pool)
+        if n < budget:
+            warnings.warn(f"budget {budget} > pool size {n_pool}: selecting the whole pool", stacklevel=2)
+        budget = n
         start = time.perf_counter()
         picked = self._select(context, budget) if budget else Picked(np.zeros(0, dtype=np.int64))
         wall = time.perf_counter() - start
-        ids = np.asarray(picked.ids, dtype=np.int64)
-        self._check_ids(ids, context, budget)
+        ids = check_selection(picked.ids, context.pool_ids, budget, f"strategy {self.name}")
         timings = {
             "uncertainty_s": context.timings["uncertainty_s"],
             "embedding_s": context.timings["embedding_s"],
@@ -223,27 +259,6 @@ class Strategy(ABC):
         timings["total_s"] = wall - timings["quality_s"]  # sampling time excludes the quality measures
         info = {"strategy": self.name, "budget": budget, **context.info, **picked.info}
         return Selection(ids=ids, timings=timings, quality=dict(picked.quality), info=info)
-
-    @staticmethod
-    def _check_budget(budget: int, n_pool: int) -> int:
-        if isinstance(budget, bool) or int(budget) != budget or budget < 0:
-            raise ValueError(f"budget must be a non-negative integer; got {budget!r}")
-        if budget > n_pool:
-            warnings.warn(f"budget {budget} > pool size {n_pool}: selecting the whole pool", stacklevel=3)
-            return n_pool
-        return int(budget)
-
-    def _check_ids(self, ids: np.ndarray, context: SelectionContext, budget: int) -> None:
-        # A broken strategy must fail loudly here, never label an image twice (baal #200).
-        if len(ids) != budget:
-            raise RuntimeError(f"strategy {self.name} returned {len(ids)} ids for a budget of {budget}")
-        if len(np.unique(ids)) != len(ids):
-            raise RuntimeError(f"strategy {self.name} returned duplicate ids")
-        outside = ids[~np.isin(ids, context.pool_ids)]
-        if len(outside):
-            raise RuntimeError(
-                f"strategy {self.name} returned ids not in the unlabeled pool: {outside[:10].tolist()}"
-            )
 
     @abstractmethod
     def _select(self, context: SelectionContext, budget: int) -> Picked:

@@ -13,7 +13,7 @@ import time
 import numpy as np
 import torch
 
-from al_bench.search.exact import resolve_device
+from al_bench.devices import resolve_device
 from al_bench.strategies.base import Picked, SelectionContext, Strategy
 
 

@@ -23,12 +23,13 @@ exact index, overlap and recall are 1 by definition and are reported as such wit
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 import numpy as np
 
-from al_bench.search import ExactIndex, KnnIndex, build_index
+from al_bench.search import AnnoyIndex, ExactIndex, KnnIndex
 from al_bench.strategies.base import Picked, SelectionContext, Strategy
 from al_bench.strategies.quality import coverage_radius, knn_recall, overlap
 from al_bench.strategies.ranking import UncertaintyStrategy, uncertain_candidates
@@ -40,7 +41,8 @@ class WalkStrategy(Strategy):
 
     Args:
         name: strategy name.
-        index: ``index`` config (``name``/``_target_`` + constructor arguments).
+        index: ``() -> KnnIndex``, a factory of unbuilt indexes (``hydra.utils.instantiate`` of an
+            ``index`` config with ``_partial_=True``); one index is built per selection. Default: Annoy.
         selection_ratio: fraction of candidates the walk keeps (``None``: subclass decides).
         exact: constructor arguments of the exact reference index (``chunk_size``, ``device``).
         quality: compute the selection-quality measures.
@@ -50,10 +52,12 @@ class WalkStrategy(Strategy):
         quality_seed: seed of the sampling generator for the recall measure.
     """
 
+    uses_index = True
+
     def __init__(
         self,
         name: str | None = None,
-        index: Mapping[str, Any] | None = None,
+        index: Callable[[], KnnIndex] | None = None,
         selection_ratio: float | None = 0.2,
         exact: Mapping[str, Any] | None = None,
         quality: bool = True,
@@ -62,7 +66,8 @@ class WalkStrategy(Strategy):
         quality_seed: int = 0,
     ) -> None:
         super().__init__(name)
-        self.index_cfg = dict(index or {"name": "annoy"})
+        self.index = index or AnnoyIndex
+        self.metric = self.index().metric  # an unbuilt index: checks its arguments now, not at round 3
         if selection_ratio is not None:
             suppression_size(selection_ratio)  # validates the range now, not at round 3
         self.selection_ratio = selection_ratio
@@ -72,10 +77,6 @@ class WalkStrategy(Strategy):
         self.quality_k = int(quality_k)
         self.quality_seed = int(quality_seed)
 
-    @property
-    def metric(self) -> str:
-        return self.index_cfg.get("metric", "angular")
-
     def _candidates(self, context: SelectionContext, budget: int) -> tuple[np.ndarray, float, Picked]:
         """Candidate ids in walk order, the selection ratio, and scores/info to pass on."""
         raise NotImplementedError
@@ -84,7 +85,7 @@ class WalkStrategy(Strategy):
         candidates, ratio, extra = self._candidates(context, budget)
         vectors = context.embeddings(candidates)
         start = time.perf_counter()
-        index = build_index(self.index_cfg).build(vectors)
+        index = self.index().build(vectors)
         build_s = time.perf_counter() - start
         n_suppress = suppression_size(ratio)
         walk = suppression_walk(np.arange(len(candidates)), index, n_suppress, budget)
@@ -148,10 +149,6 @@ class DiversityStrategy(WalkStrategy):
             raise ValueError(f"diversity order must be 'random' or 'id'; got {order!r}")
         self.order = order
 
-    @classmethod
-    def from_config(cls, params, index, embedding):
-        return cls(**{**params, "index": dict(index)})
-
     def _candidates(self, context: SelectionContext, budget: int):
         ids = context.pool_ids
         if self.order == "random":
@@ -179,14 +176,13 @@ class HeatmapAnnoy(HeatmapDiversity):
 
     name = "heatmap_annoy"
 
-    @classmethod
-    def from_config(cls, params, index, embedding):
-        if index.get("name") == "exact":
-            raise ValueError(
+    def __init__(self, index: Callable[[], KnnIndex] | None = None, **kwargs: Any) -> None:
+        super().__init__(index=index, **kwargs)
+        if isinstance(self.index(), ExactIndex):
+            raise ValueError(  # noqa: TRY004 - a config that does not fit, not a caller's type error
                 "strategy heatmap_annoy needs an approximate index (index=annoy); got index=exact. "
                 "Use strategy=heatmap_exact for the exact walk."
             )
-        return cls(**{**params, "index": dict(index)})
 
 
 class HeatmapExact(HeatmapDiversity):
@@ -194,8 +190,13 @@ class HeatmapExact(HeatmapDiversity):
 
     name = "heatmap_exact"
 
-    @classmethod
-    def from_config(cls, params, index, embedding):
-        exact = dict(params.get("exact") or {})
-        exact_index = {"name": "exact", "metric": index.get("metric", "angular"), **exact}
-        return cls(**{**params, "index": exact_index})
+    def __init__(
+        self,
+        index: Callable[[], KnnIndex] | None = None,
+        exact: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        # Always the exact backend (with strategy.exact's settings), in the configured index's metric.
+        metric = (index or AnnoyIndex)().metric
+        exact_index = partial(ExactIndex, metric=metric, **dict(exact or {}))
+        super().__init__(index=exact_index, exact=exact, **kwargs)

@@ -134,9 +134,9 @@ class MlflowTracker:
         """Build from the ``tracking`` config group."""
         return cls(
             uri=cfg["uri"],
-            experiment_name=cfg.get("experiment_name", "al_bench"),
-            artifact_location=cfg.get("artifact_location"),
-            check_timeout_s=int(cfg.get("check_timeout_s", 10)),
+            experiment_name=cfg["experiment_name"],
+            artifact_location=cfg["artifact_location"],
+            check_timeout_s=int(cfg["check_timeout_s"]),
         )
 
     @property

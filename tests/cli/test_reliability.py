@@ -10,11 +10,10 @@ import json
 import shutil
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from cli_support import FAKES_DIR, TINY, al_bench_command, cli_env
+from cli_support import TINY, al_bench_command, cli_env
 from hydra import compose, initialize_config_dir
 from hydra.errors import MissingConfigException
 from mlflow.tracking import MlflowClient
@@ -23,7 +22,6 @@ from omegaconf import OmegaConf
 from al_bench.cli.main import CONF_DIR
 from al_bench.data.sources import ensure_synthetic
 from al_bench.loop.runner import run_experiment
-from al_bench.strategies import build_strategy
 
 REAL_DATA = "pieces._target_=image_fakes.fake_model_real_data_pieces"
 NAMED = "run_name=uncertainty-seed${seed}"  # an explicit run_name wins over <condition_name>-seed<N>
@@ -109,8 +107,7 @@ def reference(tmp_path_factory, synthetic_root, empty_mlflow_db) -> dict:
     ]
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose("config", overrides=overrides)
-    sys.path.insert(0, str(FAKES_DIR))
-    from image_fakes import fake_model_real_data_pieces
+    from image_fakes import fake_model_real_data_pieces  # tests/loop: pyproject's pytest pythonpath
 
     run_experiment(cfg, fake_model_real_data_pieces())
     [state] = _states(out).values()
@@ -235,9 +232,13 @@ def test_unknown_group_option_lists_the_valid_ones(override, group, options):
     assert all(f"\t{name}\n" in message + "\n" for name in options), message
 
 
-def test_unknown_strategy_name_lists_the_valid_ones():
-    cfg = OmegaConf.create({"seed": 0, "strategy": {"name": "nope"}, "index": {"name": "annoy"}})
-    with pytest.raises(
-        ValueError, match=r"unknown strategy 'nope'; valid strategies: random, uncertainty, .*coreset"
-    ):
-        build_strategy(cfg)
+def test_unknown_strategy_name_fails_the_command_listing_the_valid_ones(tmp_path):
+    # The names users type are config file names: Hydra's compose error is the one registry.
+    proc = subprocess.run(
+        al_bench_command(tmp_path / "out", "strategy=nope"),
+        cwd=tmp_path, env=cli_env(), capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 1 and "Could not find 'strategy/nope'" in proc.stderr
+    listed = proc.stderr.split("Available options in 'strategy':")[1].split("Config search path")[0].split()
+    assert listed == sorted(p.stem for p in (CONF_DIR / "strategy").glob("*.yaml"))
+    assert not (tmp_path / "out").exists()  # nothing ran

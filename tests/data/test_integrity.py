@@ -5,6 +5,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conf_files import load_option
 from omegaconf import OmegaConf
 
 from al_bench.data import integrity, sources
@@ -19,7 +20,7 @@ SAMPLE_ANN = "person_keypoints_sample.json"
 def _cfg(tmp_path: Path, **overrides):
     """conf/data/synthetic.yaml with a tiny pool, resolved against ``tmp_path/cache``."""
     cfg = OmegaConf.create(
-        {"paths": {"cache_dir": str(tmp_path / "cache")}, "data": OmegaConf.load(CONF / "synthetic.yaml")}
+        {"paths": {"cache_dir": str(tmp_path / "cache")}, "data": load_option(CONF / "synthetic.yaml")}
     )
     for key, value in {"n_pool": 12, "n_val": 4, **overrides}.items():
         OmegaConf.update(cfg, f"data.{key}", value)
@@ -122,18 +123,9 @@ def test_empty_pool_is_named(sample_copy):
     data = json.loads(ann.read_text())
     data["images"], data["annotations"] = [], []
     ann.write_text(json.dumps(data))
-    cfg = OmegaConf.create(
-        {
-            "kind": "coco",
-            "root": str(sample_copy),
-            "pool_ann": SAMPLE_ANN,
-            "val_ann": SAMPLE_ANN,
-            "pool_images": ".",
-            "val_images": ".",
-            "val_require_keypoints": False,
-            "image_check": "open",
-        }
-    )
+    cfg = load_option(CONF / "coco.yaml")  # build_sources reads every key of a data set's file
+    settings = {"pool_ann": SAMPLE_ANN, "val_ann": SAMPLE_ANN, "pool_images": ".", "val_images": "."}
+    cfg.merge_with({**settings, "root": str(sample_copy), "image_check": "open", "image_check_cache": None})
     with pytest.raises(
         ValueError, match=r"the pool split is empty: the file lists no usable image \(.*sample"
     ):

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+from conf_files import load_option
 from omegaconf import OmegaConf
 
 from al_bench.data import sources
@@ -13,7 +14,7 @@ CONF = Path(__file__).resolve().parents[2] / "conf/data"
 
 def _cfg(preset: str, tmp_path: Path, **overrides):
     """The real conf/data/<preset>.yaml, resolved against a paths group pointing at ``tmp_path``."""
-    data = OmegaConf.load(CONF / f"{preset}.yaml")
+    data = load_option(CONF / f"{preset}.yaml")
     cfg = OmegaConf.create({"paths": {"cache_dir": str(tmp_path / "cache")}, "data": data})
     for key, value in overrides.items():
         OmegaConf.update(cfg, f"data.{key}", value)

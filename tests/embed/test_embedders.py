@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from PIL import Image
 from torchvision.models import resnet50
@@ -14,7 +15,6 @@ from torchvision.models import resnet50
 from al_bench.embed import (
     PoseBackboneEmbedder,
     ResNet50Embedder,
-    build_embedder,
     cache_key,
     load_resnet50,
     pca_project,
@@ -137,13 +137,11 @@ def test_pca_keeps_distances_of_data_on_a_plane_and_is_deterministic():
         pca_project(plane, 7)
 
 
-def test_build_embedder_from_config_files(tmp_path):
+def test_embedding_config_files_instantiate_their_class(tmp_path):
     cfg = OmegaConf.create({"paths": {"cache_dir": str(tmp_path)}})
     cfg.embedding = OmegaConf.load(CONF / "embedding/resnet50_imagenet.yaml")
-    resnet = build_embedder(cfg.embedding, progress=False)
+    resnet = instantiate(cfg.embedding, progress=False)
     assert isinstance(resnet, ResNet50Embedder) and resnet.cache.directory == tmp_path / "embeddings"
-    assert isinstance(
-        build_embedder(OmegaConf.load(CONF / "embedding/pose_backbone.yaml")), PoseBackboneEmbedder
-    )
-    with pytest.raises(ValueError, match="valid embeddings: resnet50_imagenet, pose_backbone"):
-        build_embedder({"name": "clip"})
+    assert resnet.progress is False and resnet.cache_dtype == "float16"
+    pose = instantiate(OmegaConf.load(CONF / "embedding/pose_backbone.yaml"))
+    assert isinstance(pose, PoseBackboneEmbedder) and pose.pca_dim is None and pose.normalize is True

@@ -1,14 +1,12 @@
 """Compose the repository's real Hydra config for loop tests, writing under a tmp dir."""
 
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/loop/fakes.py
 
 
 @pytest.fixture

@@ -1,5 +1,7 @@
 """Conditions, the one non-result list, annotation counts, FAILED runs and the full_pool reference."""
 
+import logging
+
 import pytest
 from fakes import FakeSource, fake_pieces
 from mlflow.tracking import MlflowClient
@@ -102,7 +104,8 @@ def _changed(cfg, key):
 
 
 @pytest.mark.parametrize("key", NON_RESULT_KEYS)
-def test_changing_a_non_result_setting_resumes_the_same_run(tmp_path, compose_cfg, key, capsys):
+def test_changing_a_non_result_setting_resumes_the_same_run(tmp_path, compose_cfg, key, caplog):
+    caplog.set_level(logging.INFO, logger="al_bench")
     cfg = compose_cfg(tmp_path, "strategy=uncertainty")
     with pytest.raises(RuntimeError, match="boom in round 2"):
         run_experiment(cfg, _crashing(fake_pieces()))
@@ -110,7 +113,7 @@ def test_changing_a_non_result_setting_resumes_the_same_run(tmp_path, compose_cf
     changed = _changed(cfg, key)
     assert condition(changed) == condition(cfg)
     run_experiment(changed, fake_pieces())
-    assert "resuming after round 1" in capsys.readouterr().out
+    assert "resuming after round 1" in caplog.text
     assert [p.name for p in (tmp_path / "state").iterdir()] == [run_key(cfg)]
     client, [run] = _runs(cfg)
     assert run.info.run_id == failed.info.run_id and run.info.status == "FINISHED"
@@ -174,7 +177,8 @@ def test_annotation_counts_skip_crowds_and_unlabelled_persons():
         annotation_counts(RevealedSource(source, labeled), [1])
 
 
-def test_full_pool_trains_once_on_the_whole_pool_and_is_shared(tmp_path, compose_cfg, capsys):
+def test_full_pool_trains_once_on_the_whole_pool_and_is_shared(tmp_path, compose_cfg, caplog):
+    caplog.set_level(logging.INFO, logger="al_bench")
     cfg = compose_cfg(tmp_path, "strategy=full_pool")
     run_experiment(cfg, fake_pieces())
     client, [run] = _runs(cfg)
@@ -186,12 +190,14 @@ def test_full_pool_trains_once_on_the_whole_pool_and_is_shared(tmp_path, compose
         assert [(m.step, m.value) for m in client.get_metric_history(run.info.run_id, key)] == [(0, value)]
     assert [m.step for m in client.get_metric_history(run.info.run_id, "ap")] == [0]
     # Another sweep's selection settings: the same run; another state dir: the cached model.
+    caplog.clear()
     run_experiment(compose_cfg(tmp_path, "strategy=full_pool", "al.budget=7"), fake_pieces())
-    assert "already finished" in capsys.readouterr().out
+    assert "already finished" in caplog.text
+    caplog.clear()
     run_experiment(
         compose_cfg(tmp_path, "strategy=full_pool", f"paths.state_dir={tmp_path}/s2"), fake_pieces()
     )
-    assert "round-0 model from cache full_pool/" in capsys.readouterr().out
+    assert "round-0 model from cache full_pool/" in caplog.text
     assert len(_runs(cfg)[1]) == 1
 
 

@@ -23,22 +23,41 @@ def test_parse_points_rounds_and_run_names():
             faults.parse_faults(bad)
 
 
-def test_inert_unless_the_point_round_and_run_match(monkeypatch):
-    monkeypatch.delenv(faults.FAULT_ENV, raising=False)
-    faults.fault_point("train", 1, "random-seed0")  # no variable: nothing happens
-    monkeypatch.setenv(faults.FAULT_ENV, "train:1@other-seed0|select:0")
-    faults.fault_point("train", 1, "random-seed0")  # another run
-    faults.fault_point("train", 0, "other-seed0")  # another round
-    faults.fault_point("log", 0, "other-seed0")  # another point
+def _child(code: str, spec: str | None) -> subprocess.CompletedProcess:
+    """Run ``code`` in a child process (a SIGKILL there must not kill pytest) with ``AL_BENCH_FAULT=spec``."""
+    env = {k: v for k, v in os.environ.items() if k != faults.FAULT_ENV}
+    if spec is not None:
+        env[faults.FAULT_ENV] = spec
+    return subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_inert_unless_the_point_round_and_run_match():
+    code = (
+        "from al_bench.loop.faults import fault_point as f\n"
+        "f('train', 1, 'random-seed0'); print('unset')\n"  # with no variable
+        "f('train', 1, 'random-seed0'); print('other run')\n"
+        "f('train', 0, 'other-seed0'); print('other round')\n"
+        "f('log', 0, 'other-seed0'); print('other point')\n"
+    )
+    proc = _child(code, "train:1@other-seed0|select:0")
+    assert proc.returncode == 0 and proc.stdout.split("\n")[:4] == [
+        "unset",
+        "other run",
+        "other round",
+        "other point",
+    ]
+    assert _child(code, None).returncode == 0
 
 
 def test_hit_point_kills_the_process_with_sigkill():
     code = (
-        "from al_bench.loop.faults import fault_point as f; f('select', 1, 'random-seed0'); print('survived')"
+        "from al_bench.loop.faults import fault_point as f\n"
+        "f('train', 0, 'random-seed0'); print('before', flush=True)\n"
+        "f('select', 1, 'random-seed0'); print('survived')"
     )
-    env = {**os.environ, faults.FAULT_ENV: "train:1|select:1@random-seed0"}
-    proc = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, check=False
-    )
-    assert proc.returncode == -signal.SIGKILL and "survived" not in proc.stdout
+    proc = _child(code, "train:1|select:1@random-seed0")
+    assert proc.returncode == -signal.SIGKILL
+    assert proc.stdout == "before\n"  # what ran before the point survived, nothing after it
     assert "AL_BENCH_FAULT: killing random-seed0 at select:1" in proc.stderr

@@ -16,7 +16,9 @@ def test_pose_backbone_features_come_from_the_pool_pass_that_gives_the_peaks():
         feats = np.stack([np.full(4, float(i), np.float32) for i in ids])
         return Predictions(ids, [], peaks=np.ones((len(ids), 17, 2), np.float32), features=feats)
 
-    cfg = OmegaConf.create({"embedding": {"name": "pose_backbone"}})
+    cfg = OmegaConf.create(
+        {"embedding": {"name": "pose_backbone", "_target_": "al_bench.embed.PoseBackboneEmbedder"}}
+    )
     context = selection_context(cfg, None, None, [3, 5, 7], [1], np.random.default_rng(0), predict)
     assert context.peaks().shape == (3, 17, 2)
     vectors = context.embeddings([7, 3, 1])  # 1 is labeled: not in the pool pass

@@ -1,6 +1,7 @@
 """The AL runner with fake data/pose/strategy pieces: rounds, MLflow logging, determinism, resume."""
 
 import json
+import logging
 import shutil
 from pathlib import Path
 
@@ -59,26 +60,28 @@ def test_same_config_and_seed_give_same_results_anywhere(tmp_path, compose_cfg):
     assert _summary(other_seed)[0] != _summary(a)[0]
 
 
-def test_strategies_share_l0_and_the_round0_model(tmp_path, compose_cfg, capsys):
+def test_strategies_share_l0_and_the_round0_model(tmp_path, compose_cfg, caplog):
+    caplog.set_level(logging.INFO, logger="al_bench")
     first = compose_cfg(tmp_path, "strategy=random")
     second = compose_cfg(tmp_path, "strategy=coreset")
     run_experiment(first, fake_pieces())
     run_experiment(second, fake_pieces())
-    assert "round-0 model from cache" in capsys.readouterr().out
+    assert "round-0 model from cache" in caplog.text
     s1, s2 = _summary(first)[2], _summary(second)[2]
     l0 = [[i for i, r in s.labeled["labeled"] if r == 0] for s in (s1, s2)]
     assert l0[0] == l0[1]
     assert s1.metrics[0]["ap"] == s2.metrics[0]["ap"]
 
 
-def test_rerun_of_finished_run_logs_nothing_new(tmp_path, compose_cfg, capsys):
+def test_rerun_of_finished_run_logs_nothing_new(tmp_path, compose_cfg, caplog):
+    caplog.set_level(logging.INFO, logger="al_bench")
     cfg = compose_cfg(tmp_path, "strategy=random")
     ap = run_experiment(cfg, fake_pieces())
     client = MlflowClient(cfg.tracking.uri)
     [run] = client.search_runs([client.get_experiment_by_name("al_bench").experiment_id])
     end_time = run.info.end_time
     assert run_experiment(cfg, fake_pieces()) == ap
-    assert "already finished" in capsys.readouterr().out
+    assert "already finished" in caplog.text
     [again] = client.search_runs([client.get_experiment_by_name("al_bench").experiment_id])
     assert again.info.run_id == run.info.run_id and again.info.end_time == end_time
     assert len(client.get_metric_history(run.info.run_id, "ap")) == 3

@@ -82,5 +82,29 @@ def test_flip_and_multiscale_test_keep_shapes(coco_source, compose_cfg):
 
 def test_unknown_want_is_rejected(coco_source, compose_cfg):
     cfg = compose_cfg("model=tiny")
-    with pytest.raises(ValueError, match=r"want=.*\['heatmaps'\]; valid: \['results', 'peaks', 'features'\]"):
-        predict(build_model(cfg.model), coco_source, [785], cfg, want=("heatmaps",))
+    with pytest.raises(
+        ValueError, match=r"want=.*\['maps'\]; valid: \['results', 'peaks', 'features', 'heatmaps'\]"
+    ):
+        predict(build_model(cfg.model), coco_source, [785], cfg, want=("maps",))
+
+
+def test_heatmaps_are_the_maps_the_peaks_come_from(coco_source, compose_cfg):
+    cfg = compose_cfg("model=tiny", "model.input_size=64", "infer.device=cpu", "infer.batch_size=3")
+    torch.manual_seed(0)
+    model = build_model(cfg.model)
+    ids = coco_source.image_ids.tolist()
+    preds = predict(model, coco_source, ids, cfg, want=("peaks", "heatmaps"))
+    assert preds.heatmaps.shape == (4, 17, 64 // model.stride, 64 // model.stride) and preds.features is None
+    with torch.no_grad():  # the plain forward pass, last stage: what the poster figure used to run itself
+        x = torch.stack([torch.as_tensor(image) for image in _inputs(coco_source, ids, model)])
+        np.testing.assert_allclose(
+            preds.heatmaps, model.eval()(x)[-1][0][:, :17].numpy(), rtol=1e-4, atol=1e-5
+        )
+    np.testing.assert_allclose(preds.peaks[:, :, 0], preds.heatmaps.max(axis=(2, 3)).clip(0), atol=1e-6)
+
+
+def _inputs(source, ids, model):
+    from al_bench.data.dataset import PoseDataset
+
+    dataset = PoseDataset(source, ids, model.input_size, model.stride, 1.0, 1.0, with_targets=False)
+    return [dataset[i]["image"] for i in range(len(ids))]

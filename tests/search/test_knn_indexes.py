@@ -7,9 +7,11 @@ import math
 import numpy as np
 import pytest
 import torch
+from conf_files import load_option
+from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from al_bench.search import AnnoyIndex, ExactIndex, build_index
+from al_bench.search import AnnoyIndex, ExactIndex, FaissHnswIndex, HnswlibIndex
 
 torch.set_num_threads(2)
 CONF = __import__("pathlib").Path(__file__).resolve().parents[2] / "conf"
@@ -125,15 +127,14 @@ def test_input_errors_name_the_problem(cls):
         cls(metric="cosine")
 
 
-def test_build_index_from_config_files():
+def test_index_config_files_instantiate_their_class():
     for name, cls in [("annoy", AnnoyIndex), ("exact", ExactIndex)]:
-        cfg = OmegaConf.load(CONF / "index" / f"{name}.yaml")
+        cfg = load_option(CONF / "index" / f"{name}.yaml")
         cfg = OmegaConf.merge(OmegaConf.create({"seed": 5}), {"index": cfg}).index
-        index = build_index(cfg, progress=False)
-        assert isinstance(index, cls) and index.metric == "angular"
-    assert build_index({"name": "annoy", "n_trees": 3, "seed": 5}).seed == 5
-    with pytest.raises(ValueError, match="valid indexes: annoy, exact, hnswlib, faiss"):
-        build_index({"name": "scann"})
+        index = instantiate(cfg, progress=False)
+        assert type(index) is cls and index.metric == "angular" and index.name == name
+        assert index.progress is False and getattr(index, "seed", 5) == 5  # annoy's seed: ${seed}
+    assert AnnoyIndex(name="annoy_fast").name == "annoy_fast"  # the config's name wins over the class's
 
 
 @pytest.mark.parametrize("module,name", [("hnswlib", "hnswlib"), ("faiss", "faiss")])
@@ -141,7 +142,8 @@ def test_build_index_from_config_files():
 def test_optional_hnsw_backends_match_exact(module, name, metric):
     pytest.importorskip(module, reason=f"optional backend {module} (al_bench[ann]) not installed")
     x = np.random.default_rng(6).normal(size=(150, 6)).astype(np.float32)
-    index = build_index({"name": name, "metric": metric, "M": 32, "ef_construction": 200, "ef": 150})
+    cls = {"hnswlib": HnswlibIndex, "faiss": FaissHnswIndex}[name]
+    index = cls(metric, M=32, ef_construction=200, ef=150)
     h_n, h_d = index.build(x).query(np.arange(150), 5)
     e_n, e_d = ExactIndex(metric, device="cpu", progress=False).build(x).query(np.arange(150), 5)
     assert (h_n == e_n).mean() > 0.98  # HNSW is approximate; at this size and ef it is ~exact

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from omegaconf import OmegaConf
+from conf_files import load_option
 
 from al_bench.strategies import OracleLoss, SelectionContext, UncertaintyStrategy, build_strategy
 
@@ -31,7 +31,7 @@ def test_picks_the_largest_errors_ties_by_id_and_times_the_provider():
 
 
 def test_oracle_is_a_labelled_control_and_others_are_not():
-    oracle = build_strategy({"strategy": OmegaConf.load(CONF / "strategy/oracle_loss.yaml")})
+    oracle = build_strategy({"strategy": load_option(CONF / "strategy/oracle_loss.yaml")})
     assert isinstance(oracle, OracleLoss) and oracle.name == "oracle_loss" and oracle.uses_labels is True
     assert UncertaintyStrategy.uses_labels is False
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import warnings
+from functools import partial
 
 import numpy as np
 import pytest
+from conf_files import load_option
 from omegaconf import OmegaConf
 
+from al_bench.search import AnnoyIndex, ExactIndex
 from al_bench.strategies import (
     CoresetStrategy,
     DiversityStrategy,
@@ -21,15 +24,9 @@ from al_bench.strategies import (
 )
 from al_bench.strategies.base import Picked, Strategy
 
-ANNOY = {
-    "name": "annoy",
-    "metric": "euclidean",
-    "n_trees": 20,
-    "search_k": 100000,
-    "seed": 0,
-    "progress": False,
-}
-EXACT = {"name": "exact", "metric": "euclidean", "device": "cpu", "progress": False}
+# Index factories, as build_strategy passes them (instantiate(cfg.index, _partial_=True)).
+ANNOY = partial(AnnoyIndex, "euclidean", n_trees=20, search_k=100000, seed=0, progress=False)
+EXACT = partial(ExactIndex, "euclidean", device="cpu", progress=False)
 CONF = __import__("pathlib").Path(__file__).resolve().parents[2] / "conf"
 
 
@@ -162,8 +159,8 @@ def test_seeded_runs_repeat_and_never_pick_labeled_or_duplicates(make_context, n
     ids = np.sort(rng.choice(10_000, 120, replace=False))
     vectors, peaks = rng.normal(size=(120, 6)), rng.uniform(size=(120, 17, 3)).astype(np.float32)
     labeled = ids[::7]
-    cfg = OmegaConf.create({"seed": 0, "strategy": OmegaConf.load(CONF / f"strategy/{name}.yaml"),
-                            "index": OmegaConf.load(CONF / "index/annoy.yaml")})  # fmt: skip
+    cfg = OmegaConf.create({"seed": 0, "strategy": load_option(CONF / f"strategy/{name}.yaml"),
+                            "index": load_option(CONF / "index/annoy.yaml")})  # fmt: skip
     cfg.index.progress = False
     runs = [
         build_strategy(cfg).select(make_context(ids, vectors, peaks, labeled, seed=4), 30) for _ in range(2)
@@ -219,23 +216,27 @@ def test_nan_peaks_and_embeddings_name_the_image(make_context):
 
 
 def test_build_strategy_index_wiring():
-    base = {"seed": 0, "index": OmegaConf.load(CONF / "index/annoy.yaml")}
-    exact = build_strategy(
-        OmegaConf.create({**base, "strategy": OmegaConf.load(CONF / "strategy/heatmap_exact.yaml")})
-    )
-    assert exact.index_cfg["name"] == "exact" and exact.index_cfg["metric"] == "angular"
+    base = {"seed": 0, "index": load_option(CONF / "index/annoy.yaml")}
+    heatmap_exact = {**load_option(CONF / "strategy/heatmap_annoy.yaml"), "_target_": HeatmapExact.__module__
+                     + ".HeatmapExact", "name": "heatmap_exact", "exact": {"chunk_size": 7, "device": "cpu"}}  # fmt: skip
+    exact = build_strategy(OmegaConf.create({**base, "strategy": heatmap_exact}))
+    built = exact.index()
+    assert isinstance(built, ExactIndex) and built.metric == "angular" and built.chunk_size == 7
     annoy = build_strategy(
-        OmegaConf.create({**base, "strategy": OmegaConf.load(CONF / "strategy/heatmap_annoy.yaml")})
+        OmegaConf.create({**base, "strategy": load_option(CONF / "strategy/heatmap_annoy.yaml")})
     )
-    assert annoy.index_cfg["name"] == "annoy" and annoy.selection_ratio == 0.2
+    assert (
+        isinstance(annoy.index(), AnnoyIndex) and annoy.index().n_trees == 50 and annoy.selection_ratio == 0.2
+    )
+    assert annoy.index() is not annoy.index()  # a fresh, unbuilt index for every selection
     bad = {
         "seed": 0,
-        "index": {"name": "exact"},
-        "strategy": OmegaConf.load(CONF / "strategy/heatmap_annoy.yaml"),
+        "index": {"_target_": "al_bench.search.ExactIndex"},
+        "strategy": load_option(CONF / "strategy/heatmap_annoy.yaml"),
     }
     with pytest.raises(ValueError, match="heatmap_exact"):
         build_strategy(OmegaConf.create(bad))
-    with pytest.raises(ValueError, match="valid strategies: random"):
+    with pytest.raises(ValueError, match=r"strategy config \{'name': 'badge'\} has no _target_"):
         build_strategy({"strategy": {"name": "badge"}})
     with pytest.raises(ValueError, match=r"selection_ratio must be in \(0, 1\]"):
         HeatmapAnnoy(selection_ratio=0)
@@ -243,7 +244,7 @@ def test_build_strategy_index_wiring():
 
 # Selection strategies only: a preset of another run kind (full_pool: the upper reference) selects nothing.
 STRATEGY_PRESETS = sorted(
-    p.stem for p in (CONF / "strategy").glob("*.yaml") if OmegaConf.load(p).get("kind", "al") == "al"
+    p.stem for p in (CONF / "strategy").glob("*.yaml") if load_option(p).get("kind", "al") == "al"
 )
 
 
@@ -254,9 +255,7 @@ STRATEGY_PRESETS = sorted(
 )
 def test_every_strategy_preset_builds_from_the_main_config(strategy, index, tmp_path):
     from hydra import compose, initialize_config_dir
-
-    from al_bench.embed import build_embedder
-    from al_bench.search import build_index
+    from hydra.utils import instantiate
 
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose(
@@ -264,17 +263,17 @@ def test_every_strategy_preset_builds_from_the_main_config(strategy, index, tmp_
         )
     built = build_strategy(cfg)
     assert built.name == strategy
-    assert build_index(cfg.index).name == index
-    assert build_embedder(cfg.embedding).name == cfg.embedding.name
+    assert instantiate(cfg.index).name == index
+    assert instantiate(cfg.embedding).name == cfg.embedding.name
     if strategy == "heatmap_exact":
-        assert built.index_cfg["name"] == "exact" and built.index_cfg["metric"] == cfg.index.metric
+        assert built.index().name == "exact" and built.metric == cfg.index.metric
     if strategy == "diversity":
-        assert built.index_cfg["name"] == index
+        assert built.index().name == index
 
 
 def test_mpe_preset_follows_the_decoders_peak_threshold(make_context):
     cfg = OmegaConf.create({"infer": {"decode": {"peak_threshold": 0.3}},
-                            "strategy": OmegaConf.load(CONF / "strategy/mpe.yaml")})  # fmt: skip
+                            "strategy": load_option(CONF / "strategy/mpe.yaml")})  # fmt: skip
     mpe = build_strategy(cfg)
     assert mpe.peak_threshold == 0.3 and mpe.relative_threshold == 0.0
     peaks = np.zeros((2, 17, 3), dtype=np.float32)
@@ -283,3 +282,42 @@ def test_mpe_preset_follows_the_decoders_peak_threshold(make_context):
     sel = mpe.select(make_context([1, 2], peaks=peaks), 2)
     assert sel.ids.tolist() == [2, 1] and sel.info["scores"][1] == 0.0
     assert sel.info["mpe_multi_peak_fraction"] == pytest.approx(1 / 34)
+
+
+def test_a_strategy_config_may_name_its_own_index():
+    strategy = {
+        **load_option(CONF / "strategy/diversity.yaml"),
+        "index": {"_target_": "al_bench.search.ExactIndex", "_partial_": True, "metric": "euclidean"},
+    }
+    cfg = OmegaConf.create({"seed": 0, "index": load_option(CONF / "index/annoy.yaml"), "strategy": strategy})
+    built = build_strategy(cfg)
+    assert (
+        isinstance(built.index(), ExactIndex) and built.metric == "euclidean"
+    )  # not the index group's annoy
+
+
+def test_heatmap_exact_preset_is_heatmap_annoy_with_another_class():
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        exact, annoy = (
+            OmegaConf.to_container(compose("config", overrides=[f"strategy={s}"]).strategy, resolve=True)
+            for s in ("heatmap_exact", "heatmap_annoy")
+        )
+    assert exact.pop("name") == "heatmap_exact" and exact.pop("_target_").endswith("HeatmapExact")
+    assert annoy.pop("name") == "heatmap_annoy" and annoy.pop("_target_").endswith("HeatmapAnnoy")
+    assert exact == annoy and exact["exact"]["chunk_size"] == 1024 and exact["quality_sample"] == 200
+
+
+def test_one_clamp_and_one_check_serve_the_loop_and_the_base_class():
+    from al_bench.strategies.base import check_selection, clamp_budget
+
+    assert clamp_budget(5, 3) == 3 and clamp_budget(2, 3) == 2 and clamp_budget(0, 0) == 0
+    with pytest.raises(ValueError, match="non-negative integer; got True"):
+        clamp_budget(True, 3)
+    pool = np.array([1, 2, 3])
+    assert check_selection([3, 1], pool, 2, "x").dtype == np.int64
+    with pytest.raises(RuntimeError, match=r"^who returned 1 ids for a budget of 2$"):
+        check_selection([1], pool, 2, "who")
+    with pytest.raises(RuntimeError, match=r"who returned ids not in the unlabeled pool: \[7\]"):
+        check_selection([1, 7], pool, 2, "who")

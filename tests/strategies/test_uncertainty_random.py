@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pytest
-from omegaconf import OmegaConf
+from conf_files import load_option
 
+from al_bench.search import ExactIndex
 from al_bench.strategies import HeatmapExact, UncertaintyRandom, UncertaintyStrategy, build_strategy
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
-EXACT = {"name": "exact", "metric": "euclidean", "device": "cpu", "progress": False}
+EXACT = partial(ExactIndex, "euclidean", device="cpu", progress=False)
 
 
 def _pool(n=80, seed=3):
@@ -54,8 +56,8 @@ def test_peak_count_candidates_carry_the_filter_statistics(make_context):
 
 
 def test_preset_matches_heatmap_annoys_uncertainty_keys():
-    ablation = OmegaConf.load(CONF / "strategy/uncertainty_random.yaml")
-    annoy = OmegaConf.load(CONF / "strategy/heatmap_annoy.yaml")
+    ablation = load_option(CONF / "strategy/uncertainty_random.yaml")
+    annoy = load_option(CONF / "strategy/heatmap_annoy.yaml")
     assert ablation.uncertainty == annoy.uncertainty
     assert ablation.selection_ratio == annoy.selection_ratio
     built = build_strategy({"strategy": ablation})

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pytest
 from annoy import AnnoyIndex
 
+from al_bench import search
 from al_bench.strategies import DiversityStrategy, HeatmapAnnoy
 
 N, DIM, TREES = 600, 32, 3  # few trees on Gaussian data: recall@4 and recall@10 clearly differ
@@ -31,8 +34,8 @@ def _hand_recall(vectors: np.ndarray, rows: np.ndarray, k: int) -> float:
 def test_recall_is_measured_at_the_walks_k_and_at_10(make_context):
     vectors = np.random.default_rng(0).normal(size=(N, DIM)).astype(np.float32)
     ids = np.arange(1, N + 1) * 3
-    index = {"name": "annoy", "metric": "euclidean", "n_trees": TREES, "search_k": -1, "seed": 0}
-    strategy = DiversityStrategy(order="id", selection_ratio=0.2, index={**index, "progress": False})
+    index = partial(search.AnnoyIndex, "euclidean", n_trees=TREES, search_k=-1, seed=0, progress=False)
+    strategy = DiversityStrategy(order="id", selection_ratio=0.2, index=index)
     sel = strategy.select(make_context(ids, vectors), 60)
     assert sel.info["n_suppress"] == 4 and sel.info["n_candidates"] == N
     # Candidates are the pool in id order, so candidate rows are rows of `vectors`.
@@ -47,7 +50,7 @@ def test_ratio_one_walk_queries_nothing_and_reports_only_recall_at_10(make_conte
     rng = np.random.default_rng(1)
     ids = np.arange(10, 70)
     vectors, peaks = rng.normal(size=(60, 8)), rng.uniform(size=(60, 17, 3)).astype(np.float32)
-    index = {"name": "annoy", "metric": "euclidean", "n_trees": 5, "progress": False}
+    index = partial(search.AnnoyIndex, "euclidean", n_trees=5, progress=False)
     sel = HeatmapAnnoy(index=index, selection_ratio=1.0, quality_k=7).select(
         make_context(ids, vectors, peaks), 12
     )

@@ -1,0 +1,106 @@
+"""Plug-ins: a strategy and an index from a user's own folder, with no edit of al_bench.
+
+A class on the Python path plus its YAML in a config dir added with ``hydra.searchpath`` is all it
+takes (docs/ARCHITECTURE.md, "How to add a strategy / an index").
+"""
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from cli_support import al_bench_command, cli_env
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+from mlflow.tracking import MlflowClient
+
+from al_bench.cli.main import CONF_DIR
+
+PLUGIN = '''
+import numpy as np
+
+from al_bench.search import ExactIndex
+from al_bench.strategies.base import Picked, Strategy
+
+
+class LowestIds(Strategy):
+    """Picks the lowest unlabeled ids: a selection no built-in strategy makes."""
+
+    def __init__(self, name=None, offset=0):
+        super().__init__(name)
+        self.offset = offset
+
+    def _select(self, context, budget):
+        return Picked(context.pool_ids[self.offset : self.offset + budget], info={"plugin": "lowest"})
+
+
+class LoudExact(ExactIndex):
+    name = "loud_exact"
+'''
+
+
+def _plugin_dir(root: Path) -> Path:
+    """``root/my_al_plugin.py`` and ``root/conf/{strategy,index}/*.yaml``."""
+    (root / "conf" / "strategy").mkdir(parents=True)
+    (root / "my_al_plugin.py").write_text(PLUGIN)
+    (root / "conf" / "index").mkdir()
+    (root / "conf" / "strategy" / "lowest_ids.yaml").write_text(
+        "name: lowest_ids\n_target_: my_al_plugin.LowestIds\noffset: 0\n"
+    )
+    (root / "conf" / "index" / "loud_exact.yaml").write_text(
+        "name: loud_exact\n_target_: my_al_plugin.LoudExact\nmetric: euclidean\ndevice: cpu\n"
+    )
+    return root / "conf"
+
+
+@pytest.mark.slow
+def test_a_strategy_from_the_users_folder_runs_through_al_bench(tmp_path, empty_mlflow_db):
+    plugins = _plugin_dir(tmp_path / "plugins")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "mlflow.db").write_bytes(empty_mlflow_db.read_bytes())
+    command = al_bench_command(
+        out, f"hydra.searchpath=[file://{plugins}]", "strategy=lowest_ids", "al.rounds=1", "data.seed=3"
+    )
+    env = cli_env()
+    env["PYTHONPATH"] = os.pathsep.join([str(plugins.parent), env["PYTHONPATH"]])
+    proc = subprocess.run(command, cwd=out, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+    client = MlflowClient(f"sqlite:///{out / 'mlflow.db'}")
+    [run] = [r for r in client.search_runs([_experiment_id(client)]) if r.data.tags.get("strategy")]
+    assert run.data.tags["strategy"] == "lowest_ids" and run.info.status == "FINISHED"
+    initial = _artifact(client, run.info.run_id, "selections/initial.json", tmp_path)["ids"]
+    picked = _artifact(client, run.info.run_id, "selections/round_00.json", tmp_path)
+    unlabeled = sorted(set(range(1, 41)) - set(initial))  # synthetic pool ids are 1..n_pool
+    assert len(initial) == 10 and picked["ids"] == unlabeled[:5] and picked["info"]["plugin"] == "lowest"
+    assert [m.value for m in client.get_metric_history(run.info.run_id, "n_labeled")] == [10, 15]
+
+
+def test_an_index_from_the_users_folder_is_what_a_walk_strategy_gets(tmp_path, monkeypatch):
+    plugins = _plugin_dir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from al_bench.strategies import build_strategy
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(
+            "config",
+            overrides=[f"hydra.searchpath=[file://{plugins}]", "strategy=diversity", "index=loud_exact"],
+            return_hydra_config=True,
+        )
+    strategy = build_strategy(cfg)
+    index = strategy.index()
+    assert (
+        type(index).__name__ == "LoudExact" and index.name == "loud_exact" and strategy.metric == "euclidean"
+    )
+    assert instantiate(cfg.index).device.type == "cpu"
+
+
+def _experiment_id(client: MlflowClient) -> str:
+    [experiment] = [e for e in client.search_experiments() if e.name != "Default"]
+    return experiment.experiment_id
+
+
+def _artifact(client: MlflowClient, run_id: str, path: str, tmp: Path) -> dict:
+    return json.loads(Path(client.download_artifacts(run_id, path, str(tmp))).read_text())
