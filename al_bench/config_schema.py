@@ -106,6 +106,7 @@ class TrainConfig:
     batch_size: int = MISSING
     steps: int = MISSING
     warm_start_steps: int | None = MISSING
+    warm_start_lr: Number | None = MISSING
     epochs: Number | None = MISSING
     min_steps: int = MISSING
     max_steps: int | None = MISSING

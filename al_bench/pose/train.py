@@ -49,8 +49,11 @@ def num_steps(train_cfg: Mapping[str, Any], n_labeled: int, warm: bool) -> int:
     return steps
 
 
-def build_optimizer(model: nn.Module, train_cfg: Mapping[str, Any]) -> torch.optim.Optimizer:
-    """AdamW or SGD (momentum, nesterov) with ``train.lr`` / ``train.weight_decay``; no decay on norms/biases."""
+def build_optimizer(
+    model: nn.Module, train_cfg: Mapping[str, Any], warm: bool = False
+) -> torch.optim.Optimizer:
+    """AdamW or SGD (momentum, nesterov) with ``train.lr`` (``train.warm_start_lr`` for a warm-started fit,
+    when set) and ``train.weight_decay``; no decay on norms/biases."""
     decay = [p for p in model.parameters() if p.requires_grad and p.dim() > 1]
     no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() <= 1]
     groups = [
@@ -58,7 +61,9 @@ def build_optimizer(model: nn.Module, train_cfg: Mapping[str, Any]) -> torch.opt
         {"params": no_decay, "weight_decay": 0.0},
     ]
     name = str(train_cfg["optimizer"]).lower()
-    lr = float(train_cfg["lr"])
+    lr = float(
+        train_cfg["warm_start_lr"] if warm and train_cfg["warm_start_lr"] is not None else train_cfg["lr"]
+    )
     if name == "adamw":
         return torch.optim.AdamW(groups, lr=lr, betas=tuple(train_cfg.get("betas", (0.9, 0.999))))
     if name == "sgd":
@@ -264,7 +269,7 @@ def fit(
         model.to(memory_format=torch.channels_last)
     steps = num_steps(train_cfg, len(labeled_ids), warm)
     loader = make_loader(labeled_dataset(cfg, source, labeled_ids), train_cfg, int(cfg["seed"]), steps)
-    optimizer = build_optimizer(model, train_cfg)
+    optimizer = build_optimizer(model, train_cfg, warm)
     scheduler = build_scheduler(optimizer, train_cfg, steps)
     run = train_steps(model, iter(loader), optimizer, scheduler, steps, train_cfg, device)
     tail = run["losses"][-max(1, steps // 10) :]
