@@ -6,7 +6,7 @@ import torch
 
 from al_bench.pose.checkpoint import load_checkpoint, save_checkpoint
 from al_bench.pose.models import build_model
-from al_bench.pose.train import EpochBatches, build_scheduler, fit, num_steps
+from al_bench.pose.train import EpochBatches, build_optimizer, build_scheduler, fit, num_steps
 
 
 def _weights(model):
@@ -141,3 +141,14 @@ def test_epoch_batches_are_seeded_passes_that_drop_the_partial_batch():
     assert [len(b) for b in EpochBatches(n=3, batch_size=4, steps=2, seed=0)] == [3, 3], (
         "smaller than a batch"
     )
+
+
+def test_a_warm_started_fit_can_use_its_own_peak_lr(tiny_cfg):
+    model = build_model(tiny_cfg.model)
+    tiny_cfg.train.warm_start_lr = 1e-3
+    assert {g["lr"] for g in build_optimizer(model, tiny_cfg.train, warm=True).param_groups} == {1e-3}
+    assert {g["lr"] for g in build_optimizer(model, tiny_cfg.train).param_groups} == {tiny_cfg.train.lr}
+    tiny_cfg.train.warm_start_lr = None  # null: the from-scratch lr
+    assert {g["lr"] for g in build_optimizer(model, tiny_cfg.train, warm=True).param_groups} == {
+        tiny_cfg.train.lr
+    }
