@@ -174,6 +174,7 @@ class TargetConfig:
 class DataConfig:
     """The keys every data set has (``data/sources.py: build_sources`` and the data path read them)."""
 
+    _target_: str = MISSING  # the builder: (data_cfg) -> data.sources.DataFiles
     name: str = MISSING
     kind: str = MISSING  # synthetic | coco
     root: str = MISSING

@@ -14,7 +14,8 @@ For every pool size ``N`` and dimension (the source dimension, plus PCA-reduced 
   build + walk), overlap with the exact walk, coverage radius.
 
 Times are medians over ``repeats``. Results go to a CSV, a printed table and MLflow (experiment
-``al_bench_search``, or ``cfg.tracking.experiment_name``).
+``al_bench_search``, or ``cfg.tracking.experiment_name``): one parent run per invocation with the CSV,
+one nested run per benchmarked configuration with its settings as params (:func:`log_to_mlflow`).
 """
 
 from __future__ import annotations
@@ -223,8 +224,20 @@ def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
         writer.writerows(rows)
 
 
+# The measures of a row that go to its MLflow run as metrics (the rest of the row are its params).
+ROW_METRICS = ("build_s", "query_ms", "recall", "sel_total_s", "sel_overlap_exact", "sel_coverage_radius",
+               "exact_gflops", "exact_fraction_of_matmul")  # fmt: skip
+ROW_PARAMS = ("n", "dim", "metric", "backend", "config", "sel_budget", "sel_candidates")
+
+
 def log_to_mlflow(cfg: Any, rows: list[dict[str, Any]], csv_path: Path, machine: dict[str, str]) -> str:
-    """One MLflow run per invocation: params, one metric per (cell, backend config, measure), the CSV."""
+    """One parent MLflow run per invocation (the bench config, the machine, the CSV) and one nested run
+    per benchmarked configuration (a row: its cell and index settings as params, its measures as
+    metrics), so the UI can filter and compare configurations by param instead of by metric name.
+
+    Returns:
+        the parent run's id.
+    """
     from omegaconf import OmegaConf
 
     from al_bench.tracking import MlflowTracker
@@ -236,20 +249,35 @@ def log_to_mlflow(cfg: Any, rows: list[dict[str, Any]], csv_path: Path, machine:
         k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k not in ("tracking", "hydra")
     }
     params.update(machine)
-    tracker.start(
-        f"search-bench-{stamp}", f"search-bench-{stamp}", {"kind": "search_bench", **machine}, params
-    )
-    metrics = {}
-    for r in rows:
-        prefix = f"n{r['n']}_d{r['dim']}_{r['backend']}_{r['config']}".replace(" ", "_").replace("=", "")
-        for key in ("build_s", "query_ms", "recall", "sel_total_s", "sel_overlap_exact", "sel_coverage_radius",
-                    "exact_gflops", "exact_fraction_of_matmul"):  # fmt: skip
-            if r.get(key) not in (None, ""):
-                metrics[f"{prefix}.{key}"] = float(r[key])
-    tracker.log_round(0, metrics)
+    key = f"search-bench-{stamp}"
+    parent_id = tracker.start(key, key, {"kind": "search_bench", **machine}, params)
     tracker.log_file(csv_path)
+    child = MlflowTracker(cfg.tracking.uri, cfg.tracking.experiment_name)
+    for row in rows:
+        name = row_run_name(row)
+        child.start(
+            f"{key}/{name}", name, {"kind": "search_bench_config", **machine}, row_params(row), parent_id
+        )
+        child.log_round(0, {m: float(row[m]) for m in ROW_METRICS if row.get(m) not in (None, "")})
+        child.finish()
     tracker.finish()
-    return tracker.run_id
+    return parent_id
+
+
+def row_run_name(row: dict[str, Any]) -> str:
+    """``n400 d32 annoy n_trees=30 search_k=-1``: the cell and the configuration, as the table shows them."""
+    return f"n{row['n']} d{row['dim']} {row['backend']} {row['config']}"
+
+
+def row_params(row: dict[str, Any]) -> dict[str, Any]:
+    """The row's cell and configuration; each ``key=value`` of its config label also as its own param
+    (``n_trees``, ``search_k``, ``M``, ``ef``, ``chunk``), so runs can be filtered by it."""
+    params = {key: row[key] for key in ROW_PARAMS}
+    for token in str(row["config"]).split():
+        name, sep, value = token.partition("=")
+        if sep:
+            params[name] = value
+    return params
 
 
 def machine_description(device: torch.device) -> dict[str, str]:

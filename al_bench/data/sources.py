@@ -2,6 +2,11 @@
 
 Owns where data lives (``data.root``), the atomic on-demand generation of the synthetic set (a killed
 generation never leaves a half data set behind) and the data fingerprint used to key caches.
+
+A data set's YAML names its builder in ``_target_``: a function ``(data_cfg) -> DataFiles`` that
+finds (or makes) the COCO-format files. :func:`build_sources` calls it and does the rest for every
+data set alike (loading, unreadable-image check, empty-split check, fingerprint), so a user's data
+set is a YAML file and one function on the Python path.
 """
 
 from __future__ import annotations
@@ -11,8 +16,10 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from filelock import FileLock
 
@@ -21,7 +28,14 @@ from al_bench.data.integrity import leave_out_unreadable
 from al_bench.data.synthetic import GENERATOR_VERSION, POSE_FAMILIES, generate_synthetic
 
 COMPLETE_MARKER = "COMPLETE.json"  # written last: its presence means the folder is a whole data set
-KINDS = ("synthetic", "coco")
+# The built-in data sets' builders by ``data.kind``: what a config without ``_target_`` (one composed
+# before data sets named their builder, or made by hand) gets; ``loop/state.py`` also leaves a
+# ``data._target_`` equal to its kind's entry out of the run key, since the kind already says it.
+BUILDERS = {
+    "synthetic": "al_bench.data.sources.synthetic_files",
+    "coco": "al_bench.data.sources.coco_files",
+}
+KINDS = tuple(BUILDERS)
 
 
 @dataclass(frozen=True)
@@ -38,6 +52,16 @@ class DataSources:
     fingerprint: str
     pool_skipped: dict[int, str] = field(default_factory=dict)
     val_skipped: dict[int, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DataFiles:
+    """Where a data set's COCO-format files are: what a data builder (``data._target_``) returns."""
+
+    pool_ann: Path
+    pool_images: Path
+    val_ann: Path
+    val_images: Path
 
 
 def _synthetic_params(data_cfg) -> dict:
@@ -125,19 +149,48 @@ def fingerprint(*parts: Path | str) -> str:
     return digest.hexdigest()[:16]
 
 
-def _coco_paths(data_cfg) -> tuple[Path, Path, Path, Path]:
+def synthetic_files(data_cfg) -> DataFiles:
+    """The synthetic set's files under ``data.root`` (generated first unless complete)."""
+    root = ensure_synthetic(data_cfg)
+    images = root / data_cfg.images_subdir
+    return DataFiles(root / data_cfg.pool_ann, images, root / data_cfg.val_ann, images)
+
+
+def coco_files(data_cfg) -> DataFiles:
+    """Real COCO's files under ``data.root`` (``conf/data/coco.yaml`` shows the layout).
+
+    Raises:
+        DataNotFoundError: ``data.root`` is unset or missing, saying how to provide the files.
+    """
     root = data_cfg.get("root")
     if root in (None, "", "???"):
         raise DataNotFoundError(f"data.root is not set. {COCO_LAYOUT_HINT}")
     root = Path(root)
     if not root.is_dir():
         raise DataNotFoundError(f"data.root {root} does not exist. {COCO_LAYOUT_HINT}")
-    return (
+    return DataFiles(
         root / data_cfg.pool_ann,
         root / data_cfg.pool_images,
         root / data_cfg.val_ann,
         root / data_cfg.val_images,
     )
+
+
+def data_builder(data_cfg) -> Callable[[Any], DataFiles]:
+    """The function ``data._target_`` names, or the built-in one of ``data.kind`` without it.
+
+    Raises:
+        ValueError: no ``_target_`` and a ``kind`` that is not built in.
+    """
+    from hydra.utils import get_method
+
+    target = data_cfg.get("_target_")
+    if target is None:
+        kind = data_cfg.kind
+        if kind not in BUILDERS:
+            raise ValueError(f"data.kind must be one of {KINDS}, got {kind!r} (or set data._target_)")
+        target = BUILDERS[kind]
+    return get_method(str(target))
 
 
 def check_rare_families(data_cfg) -> None:
@@ -151,26 +204,18 @@ def check_rare_families(data_cfg) -> None:
         )
     unknown = sorted(set(rare) - set(POSE_FAMILIES))
     if unknown:
-        raise ValueError(f"data.rare_families names unknown families {unknown}; valid: {', '.join(POSE_FAMILIES)}")
+        raise ValueError(
+            f"data.rare_families names unknown families {unknown}; valid: {', '.join(POSE_FAMILIES)}"
+        )
 
 
 def build_sources(data_cfg) -> DataSources:
-    """Pool and val :class:`CocoKeypoints` for ``cfg.data`` (``kind: synthetic`` or ``kind: coco``)."""
-    kind = data_cfg.kind
+    """Pool and val :class:`CocoKeypoints` of the files ``data._target_`` returns (:class:`DataFiles`)."""
     check_rare_families(data_cfg)
-    if kind == "synthetic":
-        root = ensure_synthetic(data_cfg)
-        images = root / data_cfg.images_subdir
-        pool_ann, pool_images, val_ann, val_images = (
-            root / data_cfg.pool_ann,
-            images,
-            root / data_cfg.val_ann,
-            images,
-        )
-    elif kind == "coco":
-        pool_ann, pool_images, val_ann, val_images = _coco_paths(data_cfg)
-    else:
-        raise ValueError(f"data.kind must be one of {KINDS}, got {kind!r}")
+    files = data_builder(data_cfg)(data_cfg)
+    pool_ann, pool_images, val_ann, val_images = map(
+        Path, (files.pool_ann, files.pool_images, files.val_ann, files.val_images)
+    )
     on_bad = str(data_cfg.on_bad_annotation)
     # Never filtered with labels: a real pool cannot know which images have people before annotation.
     pool = CocoKeypoints(pool_ann, pool_images, require_keypoints=False, on_bad_annotation=on_bad)

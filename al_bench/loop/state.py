@@ -22,6 +22,8 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from al_bench.data.sources import BUILDERS
+
 STATE_FILE = "state.json"
 STATE_VERSION = 1
 # THE list of settings that cannot change what a run computes (dotted keys; a key names its whole
@@ -104,7 +106,20 @@ def result_config(cfg: DictConfig, seed_placeholder: bool = False) -> dict:
         tree.pop("seed", None)
     if kind != "al":
         tree["kind"] = kind
+    _drop_builtin_data_builder(tree)
     return _drop_keys(tree, (*NON_RESULT_KEYS, *IGNORED_BY_KIND[kind]))
+
+
+def _drop_builtin_data_builder(tree: dict) -> None:
+    """Leave out ``data._target_`` where it is the built-in builder of ``data.kind``.
+
+    The kind already says which builder that is, so the key adds nothing, and leaving it out keeps
+    the run keys of runs made before data sets named their builder. A builder of the user's own
+    (any other ``_target_``) stays in the key: it may make other data from the same settings.
+    """
+    data = tree.get("data")
+    if isinstance(data, dict) and data.get("_target_") == BUILDERS.get(data.get("kind")):
+        data.pop("_target_", None)
 
 
 def _drop_keys(tree: dict, keys) -> dict:

@@ -62,9 +62,21 @@ def test_tiny_grid_writes_csv_and_logs_mlflow(tmp_path):
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
-    (run,) = client.search_runs([client.get_experiment_by_name("al_bench_search").experiment_id])
-    assert run.data.metrics["n400_d32_exact_chunk1024_cpu.recall"] == 1.0
-    assert [a.path for a in client.list_artifacts(run.info.run_id)] == [out_csv.name]
+    runs = client.search_runs([client.get_experiment_by_name("al_bench_search").experiment_id])
+    [parent] = [r for r in runs if r.data.tags["kind"] == "search_bench"]
+    children = {r.info.run_name: r for r in runs if r.data.tags["kind"] == "search_bench_config"}
+    assert [a.path for a in client.list_artifacts(parent.info.run_id)] == [out_csv.name]
+    assert len(children) == len(rows) and parent.info.status == "FINISHED"
+    assert {r.data.tags["mlflow.parentRunId"] for r in children.values()} == {parent.info.run_id}
+    exact = children["n400 d32 exact chunk=1024 cpu"].data
+    assert (
+        exact.metrics["recall"] == 1.0
+        and exact.params["backend"] == "exact"
+        and exact.params["chunk"] == "1024"
+    )
+    annoy = children["n400 dpca8 annoy n_trees=30 search_k=-1"].data
+    assert (annoy.params["n_trees"], annoy.params["search_k"], annoy.params["dim"]) == ("30", "-1", "pca8")
+    assert annoy.metrics["recall"] == by[("pca8", "n_trees=30 search_k=-1")]["recall"]
 
 
 @pytest.mark.slow

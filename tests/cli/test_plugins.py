@@ -1,7 +1,8 @@
-"""Plug-ins: a strategy and an index from a user's own folder, with no edit of al_bench.
+"""Plug-ins: a strategy, an index and a data set from a user's own folder, with no edit of al_bench.
 
-A class on the Python path plus its YAML in a config dir added with ``hydra.searchpath`` is all it
-takes (docs/ARCHITECTURE.md, "How to add a strategy / an index").
+A class (or, for a data set, a function) on the Python path plus its YAML in a config dir added with
+``hydra.searchpath`` is all it takes (docs/ARCHITECTURE.md, "How to add a strategy / an index / a
+data set").
 """
 
 import json
@@ -39,6 +40,25 @@ class LoudExact(ExactIndex):
     name = "loud_exact"
 '''
 
+DATA_PLUGIN = '''
+import json
+from pathlib import Path
+
+from al_bench.data.sources import DataFiles, synthetic_files
+
+
+def every_other_image(data_cfg):
+    """The synthetic set with every other pool image: a pool no built-in data set gives."""
+    files = synthetic_files(data_cfg)
+    coco = json.loads(files.pool_ann.read_text())
+    coco["images"] = coco["images"][::2]
+    kept = {image["id"] for image in coco["images"]}
+    coco["annotations"] = [a for a in coco["annotations"] if a["image_id"] in kept]
+    pool_ann = Path(data_cfg.root).parent / "every_other_pool.json"
+    pool_ann.write_text(json.dumps(coco))
+    return DataFiles(pool_ann, files.pool_images, files.val_ann, files.val_images)
+'''
+
 
 def _plugin_dir(root: Path) -> Path:
     """``root/my_al_plugin.py`` and ``root/conf/{strategy,index}/*.yaml``."""
@@ -50,6 +70,11 @@ def _plugin_dir(root: Path) -> Path:
     )
     (root / "conf" / "index" / "loud_exact.yaml").write_text(
         "name: loud_exact\n_target_: my_al_plugin.LoudExact\nmetric: euclidean\ndevice: cpu\n"
+    )
+    (root / "my_al_data.py").write_text(DATA_PLUGIN)
+    (root / "conf" / "data").mkdir()
+    (root / "conf" / "data" / "every_other.yaml").write_text(
+        "defaults:\n  - synthetic\n  - _self_\n\nname: every_other\n_target_: my_al_data.every_other_image\n"
     )
     return root / "conf"
 
@@ -75,6 +100,29 @@ def test_a_strategy_from_the_users_folder_runs_through_al_bench(tmp_path, empty_
     picked = _artifact(client, run.info.run_id, "selections/round_00.json", tmp_path)
     unlabeled = sorted(set(range(1, 41)) - set(initial))  # synthetic pool ids are 1..n_pool
     assert len(initial) == 10 and picked["ids"] == unlabeled[:5] and picked["info"]["plugin"] == "lowest"
+    assert [m.value for m in client.get_metric_history(run.info.run_id, "n_labeled")] == [10, 15]
+
+
+@pytest.mark.slow
+def test_a_data_set_from_the_users_folder_runs_through_al_bench(tmp_path, empty_mlflow_db):
+    plugins = _plugin_dir(tmp_path / "plugins")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "mlflow.db").write_bytes(empty_mlflow_db.read_bytes())
+    command = al_bench_command(
+        out, f"hydra.searchpath=[file://{plugins}]", "data=every_other", "strategy=random", "al.rounds=1"
+    )
+    env = cli_env()
+    env["PYTHONPATH"] = os.pathsep.join([str(plugins.parent), env["PYTHONPATH"]])
+    proc = subprocess.run(command, cwd=out, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+    client = MlflowClient(f"sqlite:///{out / 'mlflow.db'}")
+    [run] = [r for r in client.search_runs([_experiment_id(client)]) if r.data.tags.get("strategy")]
+    assert run.info.status == "FINISHED" and run.data.params["data.name"] == "every_other"
+    initial = _artifact(client, run.info.run_id, "selections/initial.json", tmp_path)["ids"]
+    picked = _artifact(client, run.info.run_id, "selections/round_00.json", tmp_path)["ids"]
+    assert set(initial + picked) <= set(range(1, 41, 2)), "only ids of the user's pool (every other image)"
     assert [m.value for m in client.get_metric_history(run.info.run_id, "n_labeled")] == [10, 15]
 
 

@@ -106,6 +106,27 @@ def test_schemas_leave_run_keys_and_conditions_unchanged(overrides, key, cond):
     assert (run_key(cfg), condition(cfg)) == (key, cond)
 
 
+# Run keys computed before data sets named their builder (data._target_): a built-in builder adds
+# nothing to the key (data.kind says it), a builder of the user's own does.
+KEYS_BEFORE_DATA_TARGET = [
+    ([], "da652cfc29fe6f05", "8e0298f99e5dbadf"),
+    (["data=coco"], "2a26045b712567e6", "e6af9d68abeeff2e"),
+    (["experiment=paper_coco", "strategy=coreset", "seed=1"], "6ab27bfde3a24f1a", "14d043700fefaf26"),
+    (["experiment=kaplan2020"], "aedd414a0b001dd5", "ed52ff6857ecbf3c"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "key", "cond"), KEYS_BEFORE_DATA_TARGET, ids=lambda v: str(v))
+def test_the_data_builder_leaves_run_keys_unchanged(overrides, key, cond):
+    cfg = _compose("config", *overrides)
+    assert (run_key(cfg), condition(cfg)) == (key, cond)
+
+
+def test_a_users_data_builder_enters_the_run_key():
+    own = _compose("config", "data._target_=my_data.files")
+    assert run_key(own) != KEYS_BEFORE_DATA_TARGET[0][1]
+
+
 def test_al_bench_with_a_bad_value_exits_before_any_work(tmp_path):
     out = tmp_path / "out"
     started = time.monotonic()

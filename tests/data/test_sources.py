@@ -96,8 +96,18 @@ def test_coco_missing_files_say_how_to_provide_them(tmp_path, coco_sample):
     (root / "val2017").unlink()
     with pytest.raises(DataNotFoundError, match=r"image folder not found: expected it at .*coco/val2017"):
         sources.build_sources(_cfg("coco", tmp_path, root=str(root)))
+    hand_made = _cfg("coco", tmp_path, kind="lsp")
+    del hand_made["_target_"]  # only a config without a builder falls back on data.kind
     with pytest.raises(ValueError, match="data.kind must be one of"):
-        sources.build_sources(_cfg("coco", tmp_path, kind="lsp"))
+        sources.build_sources(hand_made)
+
+
+def test_a_config_without_a_builder_gets_its_kinds(tmp_path):
+    cfg = _cfg("synthetic", tmp_path, n_pool=4, n_val=2)
+    with_target = sources.build_sources(cfg)
+    del cfg["_target_"]  # composed before data sets named their builder
+    assert sources.data_builder(cfg) is sources.synthetic_files
+    assert sources.build_sources(cfg).fingerprint == with_target.fingerprint
 
 
 def test_fingerprint_depends_on_annotation_contents(tmp_path):

@@ -116,3 +116,16 @@ def test_unknown_stage_kind_lists_the_valid_ones(compose_cfg):
         ValueError, match=r"model.refinement_stage.kind='dense'; valid: \['openpose', 'residual'\]"
     ):
         build_model(cfg.model)
+
+
+def user_backbone(cfg):
+    """A backbone of the user's own: one stride-4 conv (what ``model.backbone=<dotted path>`` calls)."""
+    return torch.nn.Conv2d(3, 8, kernel_size=4, stride=4), 8, 4
+
+
+def test_a_backbone_of_the_users_own_is_named_by_its_dotted_path(compose_cfg):
+    cfg = compose_cfg("model=tiny", f"model.backbone={__name__}.user_backbone")
+    model = build_model(cfg.model)
+    assert isinstance(model.backbone, torch.nn.Conv2d) and model.stride == 4
+    heatmaps, pafs = model(torch.zeros(1, 3, 64, 64))[-1]
+    assert heatmaps.shape[-2:] == (16, 16) and pafs.shape[1] == 38
