@@ -33,7 +33,9 @@ def test_synthetic_then_inspect(tmp_path, capsys):
     v = Counter(k for a in persons for k in a["keypoints"][2::3])
     assert re.search(rf"  2\s+{v[2]}\s", printed) and re.search(rf"  1\s+{v[1]}\s", printed)
     assert f"hidden (v = 1): {100 * v[1] / (v[1] + v[2]):.1f} %" in printed
-    free = sum(not any(a["image_id"] == img["id"] and not a["iscrowd"] for a in anns) for img in pool["images"])
+    free = sum(
+        not any(a["image_id"] == img["id"] and not a["iscrowd"] for a in anns) for img in pool["images"]
+    )
     assert f"person-free images: {free} (" in printed
     medium = sum(32**2 <= a["area"] < 96**2 for a in persons)
     assert re.search(rf"medium\s+{medium}\s", printed)
