@@ -63,8 +63,8 @@ class PoseDataset(Dataset):
         image_ids: global image ids, in item order.
         input_size: side ``S`` of the square model input.
         stride: input pixels per output cell; targets are ``S // stride`` cells wide.
-        sigma: heatmap Gaussian standard deviation in input pixels.
-        paf_width: PAF half-width in input pixels.
+        sigma: heatmap Gaussian standard deviation in input pixels (targets only).
+        paf_width: PAF half-width in input pixels (targets only).
         augment: training augmentation (an :class:`AugmentConfig` or a ``data.augment`` mapping), or None
             for the plain letterbox (evaluation/inference).
         seed: augmentation seed; item ``i`` of epoch ``e`` uses ``default_rng([seed, e, i])``.
@@ -87,8 +87,8 @@ class PoseDataset(Dataset):
         image_ids: Sequence[int],
         input_size: int,
         stride: int,
-        sigma: float,
-        paf_width: float,
+        sigma: float | None = None,
+        paf_width: float | None = None,
         augment: AugmentConfig | Mapping | None = None,
         seed: int = 0,
         with_targets: bool = True,
@@ -101,7 +101,9 @@ class PoseDataset(Dataset):
             raise KeyError(f"image ids not in {source.ann_file}: {missing[:10]}")
         self.source, self.image_ids = source, [int(i) for i in image_ids]
         self.input_size, self.stride = int(input_size), int(stride)
-        self.sigma, self.paf_width = float(sigma), float(paf_width)
+        if with_targets and (sigma is None or paf_width is None):
+            raise ValueError("PoseDataset with targets needs sigma and paf_width (input pixels)")
+        self.sigma, self.paf_width = sigma, paf_width
         if augment is not None and not isinstance(augment, AugmentConfig):
             augment = AugmentConfig.from_cfg(augment)
         self.augment, self.seed, self.with_targets = augment, int(seed), with_targets
@@ -169,7 +171,9 @@ class PoseDataset(Dataset):
 
     def _targets(self, image_id: int, transform: InputTransform) -> dict:
         keypoints = transform.apply_points(self.source.keypoints(image_id))
-        heatmaps, pafs = encode_targets(keypoints, self.out_hw, self.stride, self.sigma, self.paf_width)
+        heatmaps, pafs = encode_targets(
+            keypoints, self.out_hw, self.stride, float(self.sigma), float(self.paf_width)
+        )
         ignore = _ignore_mask_original(self.source, image_id)
         if ignore is not None:
             warped = warp_image(

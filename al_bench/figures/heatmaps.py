@@ -69,9 +69,8 @@ def keypoint_overlays(model, pool, image_ids: list[int], cfg: dict) -> tuple[np.
     from al_bench.data.transforms import denormalize
     from al_bench.pose.infer import predict
 
-    # Only the letterboxed images are read here (with_targets=False: sigma and paf_width are unused).
-    dataset = PoseDataset(pool, image_ids, input_size=model.input_size, stride=model.stride,
-                          sigma=1.0, paf_width=1.0, augment=None, with_targets=False)  # fmt: skip
+    # Only the letterboxed images are read here.
+    dataset = PoseDataset(pool, image_ids, model.input_size, model.stride, with_targets=False)
     images = np.stack([denormalize(np.asarray(dataset[i]["image"])) for i in range(len(dataset))])
     maps = predict(model, pool, image_ids, cfg, want=("heatmaps",)).heatmaps
     heat = torch.from_numpy(maps).amax(dim=1, keepdim=True)

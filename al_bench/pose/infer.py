@@ -167,14 +167,11 @@ def _infer_cfg(cfg: Mapping[str, Any]) -> dict:
 def _loader(
     model: PoseNet, source: Any, image_ids: Sequence[int], cfg: Mapping[str, Any], infer: dict
 ) -> DataLoader:
-    # Targets are not built (with_targets=False); sigma / paf_width only satisfy the signature.
     dataset = PoseDataset(
         source,
         [int(i) for i in image_ids],
         input_size=model.input_size,
         stride=model.stride,
-        sigma=1.0,
-        paf_width=1.0,
         augment=None,
         with_targets=False,
         image_cache=source_image_cache(cfg, source, model.input_size),

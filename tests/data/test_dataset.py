@@ -193,6 +193,9 @@ def test_bad_arguments(sample_source):
         PoseDataset(sample_source, [785], 130, 8, 7.0, 8.0)
     with pytest.raises(KeyError, match=r"image ids not in .*\[1\]"):
         PoseDataset(sample_source, [785, 1], S, STRIDE, 7.0, 8.0)
+    with pytest.raises(ValueError, match="with targets needs sigma and paf_width"):
+        PoseDataset(sample_source, [785], S, STRIDE)
+    assert "heatmaps" not in PoseDataset(sample_source, [785], S, STRIDE, with_targets=False)[0]
 
 
 def test_synthetic_items(synthetic_set):
