@@ -46,6 +46,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "keypoints, or annotation cost in seconds (params cost.per_image_s/per_person_s/per_keypoint_s)",
     )
     parser.add_argument(
+        "--figure",
+        dest="figures",
+        action="append",
+        default=[],
+        metavar="MODULE.FUNCTION",
+        help="also make a figure of your own: a function (runs, tracking_uri, out_dir) -> [paths] on the "
+        "Python path (repeatable; see docs/ARCHITECTURE.md, 'How to add a figure')",
+    )
+    parser.add_argument(
         "--no-heatmaps",
         action="store_true",
         help="skip poster Figure 2 (pose inference on a pool sample; the slowest figure)",
@@ -75,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             with_heatmaps=not args.no_heatmaps,
             reference=args.reference,
             axis=args.axis,
+            extra_figures=args.figures,
         )
     except FiguresError as exc:
         print(f"al-bench-figures: {exc}", file=sys.stderr)

@@ -6,7 +6,7 @@ module and raises ``FiguresError`` with a reason when its inputs are missing, wh
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,6 +74,7 @@ def write_all_figures(
     with_heatmaps: bool = True,
     reference: str = "random",
     axis: str = "images",
+    extra_figures: Sequence[str] = (),
 ) -> FigureReport:
     """Write every figure and table the experiment's runs allow.
 
@@ -87,6 +88,9 @@ def write_all_figures(
         reference: condition name (or strategy) the paired table compares with (``--reference``).
         axis: x axis of the learning curves, AULC and paired tables (``images``, ``persons``,
             ``keypoints``, ``cost``).
+        extra_figures: dotted paths of the user's figure functions, each
+            ``(runs: DataFrame, tracking_uri: str, out_dir: Path) -> list[Path]``, filed under their
+            path like the built-in ones (a ``FiguresError`` is a skip, any other error a failure).
 
     Returns:
         A :class:`FigureReport`.
@@ -134,7 +138,19 @@ def write_all_figures(
         report.attempt("activation_extremes", lambda: plot_activation_extremes(runs, tracking_uri, out))
     else:
         report.skipped["activation_extremes"] = "not requested (--no-heatmaps)"
+    for target in extra_figures:
+        report.attempt(target, lambda target=target: _user_figure(target)(runs, tracking_uri, out))
     return report
+
+
+def _user_figure(target: str) -> Callable[..., list[Path]]:
+    """The function a ``--figure MODULE.FUNCTION`` names (a ``FiguresError`` when it cannot be imported)."""
+    from hydra.utils import get_method
+
+    try:
+        return get_method(target)
+    except Exception as exc:  # Hydra wraps import failures in its own exception types
+        raise FiguresError(f"cannot import figure function {target!r}: {exc}") from exc
 
 
 INCOMPLETE_FILE = "incomplete_runs.csv"

@@ -72,3 +72,33 @@ def test_writes_every_figure_it_can_and_says_what_it_skipped(store_uri, tmp_path
         .read_text()
         .startswith("condition,condition_name,strategy,uncertainty_s")
     )
+
+
+def test_a_figure_of_the_users_own_runs_beside_the_built_in_ones(store_uri, tmp_path, capsys, monkeypatch):
+    """--figure MODULE.FUNCTION: a module on the path, no edit to al_bench; it gets the complete runs."""
+    (tmp_path / "my_figures.py").write_text(
+        "from al_bench.figures.runs import FiguresError\n"
+        "def n_runs(runs, tracking_uri, out_dir):\n"
+        "    path = out_dir / 'n_runs.txt'\n"
+        "    path.write_text(f\"{runs['run_id'].nunique()} runs from {tracking_uri}\")\n"
+        "    return [path]\n"
+        "def needs_more(runs, tracking_uri, out_dir):\n"
+        "    raise FiguresError('needs a sweep over seeds')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    out = tmp_path / "figs"
+    argv = ["--experiment", "sweep", "--tracking-uri", store_uri, "--out", str(out), "--no-heatmaps"]
+    extra = [
+        "--figure",
+        "my_figures.n_runs",
+        "--figure",
+        "my_figures.needs_more",
+        "--figure",
+        "my_figures.nope",
+    ]
+    assert main(argv + extra) == 0
+    printed = capsys.readouterr().out
+    assert f"wrote {out / 'n_runs.txt'}  [my_figures.n_runs]" in printed
+    assert (out / "n_runs.txt").read_text().endswith(f"runs from {store_uri}")
+    assert "skipped my_figures.needs_more: needs a sweep over seeds" in printed
+    assert "skipped my_figures.nope: cannot import figure function 'my_figures.nope'" in printed
