@@ -165,12 +165,6 @@ class AugmentConfig:
 
 
 @dataclass
-class TargetConfig:
-    sigma_px: Number = MISSING
-    paf_width_px: Number = MISSING
-
-
-@dataclass
 class DataConfig:
     """The keys every data set has (``data/sources.py: build_sources`` and the data path read them)."""
 
@@ -188,7 +182,6 @@ class DataConfig:
     image_check_cache: str | None = MISSING
     image_cache: str | None = MISSING
     max_unreadable_fraction: Number = MISSING
-    target: TargetConfig = field(default_factory=TargetConfig)
 
 
 @dataclass

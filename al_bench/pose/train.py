@@ -128,17 +128,13 @@ class EpochBatches(Sampler[list[tuple[int, int]]]):
 
 
 def target_encoding(cfg: Mapping[str, Any]) -> tuple[float, float]:
-    """``(sigma, paf_width)`` in input pixels: ``model.sigma`` / ``model.paf_width`` when set (they depend
-    on the model's input size), else the data set's ``data.target.sigma_px`` / ``paf_width_px``."""
-    model_cfg, target = cfg["model"], (cfg.get("data") or {}).get("target") or {}
-    sigma = model_cfg.get("sigma") if model_cfg.get("sigma") is not None else target.get("sigma_px")
-    width = (
-        model_cfg.get("paf_width") if model_cfg.get("paf_width") is not None else target.get("paf_width_px")
-    )
+    """``(sigma, paf_width)`` in input pixels: the model's ``model.sigma`` / ``model.paf_width``, their
+    one home (they scale with the model's input size, whatever the data set)."""
+    model_cfg = cfg["model"]
+    sigma, width = model_cfg.get("sigma"), model_cfg.get("paf_width")
     if sigma is None or width is None:
         raise ValueError(
-            f"model {model_cfg.get('name')!r}: no target encoding; set model.sigma and model.paf_width "
-            "(or data.target.sigma_px and data.target.paf_width_px)"
+            f"model {model_cfg.get('name')!r}: no target encoding; set model.sigma and model.paf_width"
         )
     return float(sigma), float(width)
 

@@ -94,15 +94,15 @@ def test_select_and_search_bench_compose_with_their_own_keys():
 # preset's data.n_pool / n_val no longer land on the COCO config). A change here re-runs every sweep.
 # Run keys and conditions pinned so that refactors (schemas, data builders in _target_, ...) cannot
 # change them unnoticed. Re-pinned deliberately on 2026-12-01 when tiny_cpu gained train.warm_start_lr
-# (the COCO presets, on coco_gpu, kept theirs); a built-in data builder adds nothing to the key
-# (data.kind says it), a builder of the user's own does.
+# and when the target encoding moved to its one home (model.sigma / model.paf_width; data.target went).
+# A built-in data builder adds nothing to the key (data.kind says it), a builder of the user's own does.
 KNOWN_KEYS = [
-    ([], "0c954948fc727ae7", "4a125971f0f49963"),
-    (["strategy=full_pool"], "bea24ba86fb74768", "e58e2c54b455d6d8"),
-    (["strategy=random"], "8c17cd0b278361fb", "a2a684c060c9d721"),
-    (["data=coco"], "42d5d0d722d6e916", "3bb6e72ca180b09e"),
-    (["experiment=paper_coco", "strategy=coreset", "seed=1"], "6ab27bfde3a24f1a", "14d043700fefaf26"),
-    (["experiment=kaplan2020"], "aedd414a0b001dd5", "ed52ff6857ecbf3c"),
+    ([], "f0a9863ad5cc4b57", "d77bca008edf38c8"),
+    (["strategy=full_pool"], "b393fde7e45d78db", "1ce82dcf9642bccb"),
+    (["strategy=random"], "bd0436ed0bc0f0b2", "b39d417768022ab6"),
+    (["data=coco"], "55125b12deb301c7", "22f4285282ce2354"),
+    (["experiment=paper_coco", "strategy=coreset", "seed=1"], "7ffb09407e6e98cc", "d365dd476434d353"),
+    (["experiment=kaplan2020"], "07d7609e54f84280", "92efa2258f87e1c5"),
 ]
 
 
