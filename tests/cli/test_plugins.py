@@ -79,22 +79,28 @@ def _plugin_dir(root: Path) -> Path:
     return root / "conf"
 
 
-@pytest.mark.slow
-def test_a_strategy_from_the_users_folder_runs_through_al_bench(tmp_path, empty_mlflow_db):
+def _run_with_plugins(tmp_path, empty_mlflow_db, *overrides):
+    """Run al-bench with the user's config folder on the search path and its modules on PYTHONPATH;
+    returns the MLflow client and the one AL run it logged."""
     plugins = _plugin_dir(tmp_path / "plugins")
     out = tmp_path / "out"
     out.mkdir()
     (out / "mlflow.db").write_bytes(empty_mlflow_db.read_bytes())
-    command = al_bench_command(
-        out, f"hydra.searchpath=[file://{plugins}]", "strategy=lowest_ids", "al.rounds=1", "data.seed=3"
-    )
+    command = al_bench_command(out, f"hydra.searchpath=[file://{plugins}]", *overrides)
     env = cli_env()
     env["PYTHONPATH"] = os.pathsep.join([str(plugins.parent), env["PYTHONPATH"]])
     proc = subprocess.run(command, cwd=out, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-
     client = MlflowClient(f"sqlite:///{out / 'mlflow.db'}")
     [run] = [r for r in client.search_runs([_experiment_id(client)]) if r.data.tags.get("strategy")]
+    return client, run
+
+
+@pytest.mark.slow
+def test_a_strategy_from_the_users_folder_runs_through_al_bench(tmp_path, empty_mlflow_db):
+    client, run = _run_with_plugins(
+        tmp_path, empty_mlflow_db, "strategy=lowest_ids", "al.rounds=1", "data.seed=3"
+    )
     assert run.data.tags["strategy"] == "lowest_ids" and run.info.status == "FINISHED"
     initial = _artifact(client, run.info.run_id, "selections/initial.json", tmp_path)["ids"]
     picked = _artifact(client, run.info.run_id, "selections/round_00.json", tmp_path)
@@ -105,20 +111,9 @@ def test_a_strategy_from_the_users_folder_runs_through_al_bench(tmp_path, empty_
 
 @pytest.mark.slow
 def test_a_data_set_from_the_users_folder_runs_through_al_bench(tmp_path, empty_mlflow_db):
-    plugins = _plugin_dir(tmp_path / "plugins")
-    out = tmp_path / "out"
-    out.mkdir()
-    (out / "mlflow.db").write_bytes(empty_mlflow_db.read_bytes())
-    command = al_bench_command(
-        out, f"hydra.searchpath=[file://{plugins}]", "data=every_other", "strategy=random", "al.rounds=1"
+    client, run = _run_with_plugins(
+        tmp_path, empty_mlflow_db, "data=every_other", "strategy=random", "al.rounds=1"
     )
-    env = cli_env()
-    env["PYTHONPATH"] = os.pathsep.join([str(plugins.parent), env["PYTHONPATH"]])
-    proc = subprocess.run(command, cwd=out, env=env, capture_output=True, text=True, timeout=300, check=False)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-
-    client = MlflowClient(f"sqlite:///{out / 'mlflow.db'}")
-    [run] = [r for r in client.search_runs([_experiment_id(client)]) if r.data.tags.get("strategy")]
     assert run.info.status == "FINISHED" and run.data.params["data.name"] == "every_other"
     initial = _artifact(client, run.info.run_id, "selections/initial.json", tmp_path)["ids"]
     picked = _artifact(client, run.info.run_id, "selections/round_00.json", tmp_path)["ids"]
