@@ -140,6 +140,7 @@ class DecodeConfig:
     min_keypoints: int = MISSING
     min_mean_score: Number = MISSING
     max_persons: int = MISSING
+    join_reach: Number = MISSING
 
 
 @dataclass

@@ -4,6 +4,8 @@
                             [--val-distribution pool|balanced]
     al-bench-data inspect DIR [--split pool|val] [--sheet PATH] [--n-sheet 32]
     al-bench-data merge --labeled LABELED.json --export EXPORT.json --picks PICKS.json [--out OUT.json]
+    al-bench-data ceiling ANNOTATIONS.json IMAGE_DIR [--input-size 368 --stride 8 --sigma 7 --paf-width 8]
+                          [--resize long_side|height] [--decode KEY=VALUE ...] [--sheet PATH] [--json PATH]
 
 Errors exit with a one-line message, no traceback.
 """
@@ -63,7 +65,95 @@ def _parser() -> argparse.ArgumentParser:
         "--picks", required=True, type=Path, help="coco_images.json or picks.json naming the picked images"
     )
     mrg.add_argument("--out", type=Path, default=None, help="merged set (default: --labeled, in place)")
+    _add_ceiling_parser(sub)
     return parser
+
+
+def _add_ceiling_parser(sub) -> None:
+    cei = sub.add_parser(
+        "ceiling",
+        help="the decoder ceiling of a COCO keypoints set: ground truth encoded as targets, decoded, COCOeval",
+        description="AP/AR of ground truth -> targets -> decoder -> COCOeval, overall, per area range and per "
+        "number of labelled keypoints, and a contact sheet of the images of the worst persons. The defaults "
+        "are lightweight_openpose's encoding (368 px, stride 8, sigma 7, PAF width 8); the tiny model's is "
+        "--input-size 128 --stride 4 --sigma 3 --paf-width 4.",
+    )
+    cei.add_argument("annotations", type=Path, help="COCO person_keypoints JSON")
+    cei.add_argument("images", type=Path, help="folder holding its images (read for the contact sheet only)")
+    cei.add_argument("--input-size", type=int, default=368)
+    cei.add_argument("--stride", type=int, default=8)
+    cei.add_argument("--sigma", type=float, default=7.0, help="heatmap Gaussian sigma, input pixels")
+    cei.add_argument("--paf-width", type=float, default=8.0, help="PAF half-width, input pixels")
+    cei.add_argument(
+        "--resize",
+        choices=("long_side", "height"),
+        default="long_side",
+        help="long_side: the harness's letterbox; height: OpenPose's test protocol (height to --input-size)",
+    )
+    cei.add_argument(
+        "--decode", action="append", default=[], metavar="KEY=VALUE", help="decoder setting (infer.decode)"
+    )
+    cei.add_argument("--sheet", type=Path, default=None, help="contact sheet of the worst persons' images")
+    cei.add_argument("--n-worst", type=int, default=8, help="persons listed and drawn")
+    cei.add_argument("--json", type=Path, default=None, help="write the report (metrics, bins, persons) here")
+
+
+def _ceiling(args: argparse.Namespace) -> None:
+    import json
+
+    from al_bench.pose.ceiling import Encoding, decoder_ceiling
+    from al_bench.pose.decode import DecodeParams
+    from al_bench.pose.draw import prediction_sheet, save_sheet
+
+    source = CocoKeypoints(args.annotations, args.images)
+    encoding = Encoding(args.input_size, args.stride, args.sigma, args.paf_width, args.resize)
+    report = decoder_ceiling(source, encoding, DecodeParams.from_cfg(_decode_settings(args.decode)))
+    print("\n".join(format_ceiling(report, encoding, len(source), args.n_worst)))
+    worst = report.worst(args.n_worst)
+    if args.sheet and worst:
+        ids = list(dict.fromkeys(p["image_id"] for p in worst))
+        print(f"contact sheet: {save_sheet(prediction_sheet(source, ids, report.results), args.sheet)}")
+    if args.json:
+        payload = {"encoding": vars(encoding), "metrics": report.metrics,
+                   "by_keypoint_count": report.by_keypoint_count, "persons": report.persons}  # fmt: skip
+        args.json.write_text(json.dumps(payload, indent=1))
+        print(f"report: {args.json}")
+
+
+def _decode_settings(pairs: Sequence[str]) -> dict:
+    """``["join_reach=1.5", "subpixel=false"]`` -> typed ``infer.decode`` settings (YAML scalars)."""
+    import yaml
+
+    settings = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise ValueError(f"--decode expects KEY=VALUE, got {pair!r}")
+        settings[key.strip()] = yaml.safe_load(value)
+    return settings
+
+
+def format_ceiling(report, encoding, n_images: int, n_worst: int = 8) -> list[str]:
+    """The ceiling report as printed lines."""
+    m = report.metrics
+    title = (
+        f"decoder ceiling of {n_images} images at {encoding.input_size} px / stride {encoding.stride} "
+        f"(sigma {encoding.sigma}, PAF width {encoding.paf_width}, resize {encoding.resize})"
+    )
+    lines = [
+        title,
+        f"  all: AP {m['ap']:.4f}  AP50 {m['ap50']:.4f}  AP75 {m['ap75']:.4f}  AR {m['ar']:.4f}",
+        f"  by area: APm {m['apm']:.4f}  APl {m['apl']:.4f}  ARm {m['arm']:.4f}  ARl {m['arl']:.4f}",
+        "  by labelled keypoints:",
+    ]
+    for name, row in report.by_keypoint_count.items():
+        lines.append(f"    {name:>6}: {row['n_persons']:4d} persons  AP {row['ap']:.4f}  AR {row['ar']:.4f}")
+    lines.append("  worst persons (image, annotation, labelled keypoints, area, OKS after matching):")
+    for p in report.worst(n_worst):
+        lines.append(
+            f"    {p['image_id']:>12} {p['annotation_id']:>10} {p['num_keypoints']:3d} {p['area']:10.0f} {p['oks']:.3f}"
+        )
+    return lines
 
 
 def _merge(args: argparse.Namespace) -> None:
@@ -151,7 +241,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args = _parser().parse_args(argv)
     try:
-        {"synthetic": _synthetic, "inspect": _inspect, "merge": _merge}[args.command](args)
+        {"synthetic": _synthetic, "inspect": _inspect, "merge": _merge, "ceiling": _ceiling}[args.command](
+            args
+        )
     except (DataNotFoundError, BadAnnotationError, ValueError, OSError) as err:
         sys.exit(f"al-bench-data: error: {err}")
     return 0

@@ -4,16 +4,23 @@
    ``align_corners=False`` input pixel ``i`` samples the output grid at ``(i - (stride-1)/2) / stride``,
    exactly the cell-centre convention of :func:`al_bench.data.targets.cell_centers`.
 2. Keypoint candidates are NMS peaks (local maxima over ``nms_kernel`` x ``nms_kernel`` pixels) above
-   ``peak_threshold``, at most ``max_candidates`` per keypoint type (the strongest), refined to sub-pixel precision by a parabola through the neighbours.
+   ``peak_threshold``, at most ``max_candidates`` per keypoint type (the strongest), refined to sub-pixel
+   precision by a parabola through the log of the neighbours; a peak's value is the parabola's height
+   (exact for a Gaussian), so a perfect peak reads ~1 wherever it lies in its cell.
 3. Every candidate pair of a limb is scored by the line integral of the limb's PAF along the segment
    (``paf_samples`` points): mean projection onto the segment direction plus a distance prior
-   ``min(0, distance_prior * input_size / length - 1)``; a pair is valid when at least
-   ``min_paf_fraction`` of the samples project above ``paf_threshold`` and the score is positive.
+   ``min(0, distance_prior * input_size / length - 1)``; a pair is valid when more than
+   ``min_paf_fraction`` of the samples project above ``paf_threshold`` (CMU's and Osokin's rule: > 0.8)
+   and the score is positive.
 4. Assembly is greedy over *all* valid pairs of all 19 limbs, best score first, Kruskal-style: a pair
    joins or merges persons unless that would give a person two peaks of one keypoint type. COCO's
    skeleton has cycles (face, torso); a pair whose two peaks already belong to the same person just
    closes a cycle and adds its score.
-5. Person score ``(sum of keypoint peak values + sum of limb scores) / (17 + 19)``: near 1 for a
+5. Fragments are kept: a peak no limb took is a one-keypoint person (COCO labels persons with one
+   keypoint), and parts of one person that no limb joins (a face without ears, arms without shoulders)
+   are joined when they lie within ``join_reach`` typical skeleton distances of each other
+   (:func:`_join_fragments`).
+6. Person score ``(sum of keypoint peak values + sum of limb scores) / (17 + 19)``: near 1 for a
    complete, confident person, small for fragments, so fragments rank below real people (COCO keeps
    the top 20 per image). Persons with fewer than ``min_keypoints`` keypoints or a mean keypoint peak
    below ``min_mean_score`` are dropped.
@@ -44,9 +51,10 @@ class DecodeParams:
     paf_threshold: float = 0.05
     min_paf_fraction: float = 0.8
     distance_prior: float = 0.5
-    min_keypoints: int = 3
+    min_keypoints: int = 1
     min_mean_score: float = 0.2
     max_persons: int = 20
+    join_reach: float = 1.0
 
     @classmethod
     def from_cfg(cls, cfg: Mapping[str, Any] | None) -> DecodeParams:
@@ -93,20 +101,39 @@ def nms_mask(heatmaps: torch.Tensor, kernel: int) -> torch.Tensor:
 
 
 def peak_values(heatmaps: torch.Tensor, max_peaks: int, kernel: int = 3) -> torch.Tensor:
-    """Per-keypoint NMS peak values, sorted descending, padded with 0: ``(B, 17, max_peaks)``.
+    """Per-keypoint NMS peak heights, sorted descending, padded with 0: ``(B, 17, max_peaks)``.
 
     Uses the 17 keypoint channels of *output-grid* heatmaps: the local maxima of their bilinear
-    upsampling are exactly these grid values, without the duplicate plateau pixels. Negative
-    activations count as 0, so ``[..., 0]`` is each keypoint's heatmap maximum (clipped at 0).
+    upsampling are exactly these grid values, without the duplicate plateau pixels. Each peak's height
+    is refined like the decoder's (:func:`refined_heights`), so a perfect peak reads ~1 wherever it lies
+    in its cell. Negative activations count as 0, so ``[..., 0]`` is each keypoint's (refined) maximum.
     """
-    maps = heatmaps[:, :NUM_KEYPOINTS].clamp_min(0)
-    values = torch.where(nms_mask(maps, kernel), maps, torch.zeros((), dtype=maps.dtype, device=maps.device))
+    maps = heatmaps[:, :NUM_KEYPOINTS].float().clamp_min(0)
+    heights = refined_heights(maps)
+    values = torch.where(
+        nms_mask(maps, kernel), heights, torch.zeros((), dtype=maps.dtype, device=maps.device)
+    )
     flat = values.flatten(2)
     k = min(max_peaks, flat.shape[-1])
     top = flat.topk(k, dim=-1).values
     if k < max_peaks:
         top = F.pad(top, (0, max_peaks - k))
     return top
+
+
+def refined_heights(maps: torch.Tensor) -> torch.Tensor:
+    """``(B, K, h, w)`` height of the log-parabola through every cell and its neighbours, per axis
+    (:func:`_log_parabola`); the cell's own value where the map is not concave there or at the border."""
+    gain = torch.zeros_like(maps)
+    for axis in (-1, -2):
+        size = maps.shape[axis]
+        if size < 3:
+            continue
+        centre = maps.narrow(axis, 1, size - 2)
+        left, right = maps.narrow(axis, 0, size - 2), maps.narrow(axis, 2, size - 2)
+        _, log_gain = _log_parabola(left, centre, right, torch.ones_like(centre, dtype=torch.bool))
+        gain.narrow(axis, 1, size - 2).add_(log_gain)
+    return maps * torch.exp(gain)
 
 
 def find_peaks(
@@ -146,8 +173,13 @@ def find_peaks(
     kind, cx, cy, values = kind[keep], cx[keep], cy[keep], values[keep]
     fx, fy = cx.float(), cy.float()
     if params.subpixel and len(kind):
-        fx = fx + _log_parabola_offset(grid, kind, cy, cx, axis=1)
-        fy = fy + _log_parabola_offset(grid, kind, cy, cx, axis=0)
+        (dx, gain_x), (dy, gain_y) = _refine_at(grid, kind, cy, cx, 1), _refine_at(grid, kind, cy, cx, 0)
+        fx, fy = fx + dx, fy + dy
+        # The height of the refined peak, not of the grid sample: a perfect peak reads ~1 wherever it
+        # sits in its cell (a grid sample reads down to exp(-stride^2 / 4 sigma^2) per axis).
+        values = grid[kind, cy, cx] * torch.exp(gain_x + gain_y)
+        order = torch.argsort(values, descending=True, stable=True)  # strongest first, refined
+        kind, fx, fy, values = kind[order], fx[order], fy[order], values[order]
     table = (
         torch.stack([fx * stride + centre, fy * stride + centre, values], dim=1)
         .cpu()
@@ -159,11 +191,33 @@ def find_peaks(
     return [table[kind_np == k][: params.max_candidates] for k in range(NUM_KEYPOINTS)]
 
 
-def _log_parabola_offset(
-    grid: torch.Tensor, kind: torch.Tensor, cy: torch.Tensor, cx: torch.Tensor, axis: int
-):
-    """Sub-cell offset along ``axis`` (0 = y, 1 = x) of the parabola through the log of a peak and its
-    two neighbours; 0 at borders or where the log is not concave."""
+def _log_parabola(left: torch.Tensor, centre: torch.Tensor, right: torch.Tensor, usable: torch.Tensor):
+    """Vertex of the parabola through the logs of three samples one cell apart: ``(offset, log_gain)``.
+
+    ``offset`` (cells, clamped to +-0.5) is where the peak lies relative to the centre sample and
+    ``log_gain`` how much higher (in log) the parabola is there: exact for a Gaussian peak, so
+    ``centre * exp(log_gain)`` is the peak's height wherever it sits in its cell. Both are 0 where
+    ``usable`` is False or the log is not concave.
+    """
+    eps = 1e-6
+    log_l, log_c, log_r = (torch.log(v.clamp_min(eps)) for v in (left, centre, right))
+    curvature = log_l - 2 * log_c + log_r
+    usable = usable & (curvature < 0)
+    safe = torch.where(usable, curvature, -torch.ones_like(curvature))
+    offset = torch.where(usable, 0.5 * (log_l - log_r) / safe, torch.zeros_like(curvature)).clamp(-0.5, 0.5)
+    log_gain = (0.5 * safe * offset**2 + 0.5 * (log_r - log_l) * offset).clamp(0.0, MAX_LOG_GAIN)
+    return offset, torch.where(usable, log_gain, torch.zeros_like(log_gain))
+
+
+# A Gaussian of sigma s cells sampled half a cell from its centre reads exp(-1 / (8 s^2)) of its height:
+# log gain 0.25 at s = 0.71 (the encodings here: 3 px / stride 4 = 0.75 cells, 7 px / stride 8 = 0.875).
+# Sharper, non-Gaussian peaks (noise) would extrapolate far above their samples; the cap stops that.
+MAX_LOG_GAIN = 0.25
+
+
+def _refine_at(grid: torch.Tensor, kind: torch.Tensor, cy: torch.Tensor, cx: torch.Tensor, axis: int):
+    """:func:`_log_parabola` along ``axis`` (0 = y, 1 = x) at the cells ``(kind, cy, cx)`` of ``grid``
+    ``(K, h, w)``; not usable at the map's border."""
     size = grid.shape[1 + axis]
     pos = cx if axis else cy
     lo, hi = (pos - 1).clamp(0, size - 1), (pos + 1).clamp(0, size - 1)
@@ -171,12 +225,7 @@ def _log_parabola_offset(
         left, right = grid[kind, cy, lo], grid[kind, cy, hi]
     else:
         left, right = grid[kind, lo, cx], grid[kind, hi, cx]
-    eps = 1e-6
-    log_l, log_c, log_r = (torch.log(v.clamp_min(eps)) for v in (left, grid[kind, cy, cx], right))
-    curvature = log_l - 2 * log_c + log_r
-    usable = (curvature < 0) & (lo != pos) & (hi != pos)
-    offset = 0.5 * (log_l - log_r) / torch.where(usable, curvature, -torch.ones_like(curvature))
-    return torch.where(usable, offset, torch.zeros_like(offset)).clamp(-0.5, 0.5)
+    return _log_parabola(left, grid[kind, cy, cx], right, (lo != pos) & (hi != pos))
 
 
 def paf_at(pafs: np.ndarray, channel: np.ndarray, points: np.ndarray, stride: int) -> np.ndarray:
@@ -207,7 +256,7 @@ def limb_connections(
     """Every valid candidate pair of every limb, best score first (ties: limb, then candidate order).
 
     A pair is scored by the line integral of its limb's PAF: ``paf_samples`` points from ``a`` to ``b``,
-    mean projection onto the segment direction plus the distance prior; it is valid when at least
+    mean projection onto the segment direction plus the distance prior; it is valid when more than
     ``min_paf_fraction`` of the samples project above ``paf_threshold`` and the score is positive.
     All pairs of all limbs are scored in one vectorised pass.
 
@@ -237,7 +286,7 @@ def limb_connections(
     dots += paf_at(pafs, 2 * limb + 1, points, stride) * unit[:, None, 1]
     prior = np.minimum(0.0, params.distance_prior * image_side / np.maximum(length, 1e-6) - 1.0)
     score = (dots.mean(axis=-1) + prior).astype(np.float32)
-    valid = ((dots > params.paf_threshold).mean(axis=-1) >= params.min_paf_fraction) & (score > 0)
+    valid = ((dots > params.paf_threshold).mean(axis=-1) > params.min_paf_fraction) & (score > 0)
     valid &= length > 1e-6
     kinds = np.asarray(LIMBS, dtype=np.int64)[limb]
     order = np.flatnonzero(valid)[np.argsort(-score[valid], kind="stable")]
@@ -290,9 +339,111 @@ def assemble(
             limb_scores[person_a] += limb_scores[person_b] + score
             slots[person_b][:] = -1
             limb_scores[person_b] = 0.0
+    peak_kinds = np.repeat(np.arange(NUM_KEYPOINTS), np.diff(offsets))
+    _add_lone_peaks(slots, limb_scores, peak_kinds, owner)
+    if params.join_reach > 0:
+        _join_fragments(slots, limb_scores, all_peaks, params.join_reach)
     poses = [_to_pose(s, ls, all_peaks, params) for s, ls in zip(slots, limb_scores, strict=True)]
     poses = sorted((p for p in poses if p is not None), key=lambda p: -p.score)
     return poses[: params.max_persons]
+
+
+def _add_lone_peaks(
+    slots: list[np.ndarray], limb_scores: list[float], peak_kinds: np.ndarray, owner: dict[int, int]
+) -> None:
+    """Every peak no limb took becomes a one-keypoint person, in place: COCO labels persons with a
+    single keypoint, and the score (peak value / 36) ranks such a person below every connected one."""
+    for peak in np.flatnonzero([p not in owner for p in range(len(peak_kinds))]):
+        person = np.full(NUM_KEYPOINTS, -1, dtype=np.int64)
+        person[peak_kinds[peak]] = peak
+        slots.append(person)
+        limb_scores.append(0.0)
+
+
+# Typical length of each COCO limb (LIMBS order), in units of sqrt(person area): medians over the 98
+# labelled persons of the shared COCO fixtures, left and right averaged (ordinary human proportions).
+LIMB_LENGTHS = np.array(
+    [0.50, 0.52, 0.50, 0.52, 0.28, 0.70, 0.70, 0.45, 0.38, 0.38, 0.31, 0.31, 0.11, 0.08, 0.08, 0.15, 0.15,
+     0.32, 0.32]
+)  # fmt: skip
+
+
+def _skeleton_distances() -> np.ndarray:
+    """``(17, 17)`` typical distance between two keypoint types: the shortest path over the skeleton with
+    :data:`LIMB_LENGTHS` (an upper bound of how far apart they are on a person of unit scale); inf on
+    the diagonal."""
+    dist = np.full((NUM_KEYPOINTS, NUM_KEYPOINTS), np.inf)
+    np.fill_diagonal(dist, 0.0)
+    for (a, b), length in zip(LIMBS, LIMB_LENGTHS, strict=True):
+        dist[a, b] = dist[b, a] = length
+    for k in range(NUM_KEYPOINTS):  # Floyd-Warshall
+        dist = np.minimum(dist, dist[:, k, None] + dist[None, k, :])
+    np.fill_diagonal(dist, np.inf)  # two keypoints of one type are never parts of one person
+    return dist
+
+
+SKELETON_DISTANCES = _skeleton_distances()
+MAX_JOIN_CANDIDATES = 40  # persons (by score) considered for joining: bounds the cost on noisy maps
+
+
+def _join_fragments(
+    slots: list[np.ndarray], limb_scores: list[float], all_peaks: np.ndarray, reach: float
+) -> None:
+    """Merge persons that are parts of one person with a keypoint missing between them, in place.
+
+    No limb joins two parts when the keypoint between them is unlabelled or not found (a face without
+    ears, arms without shoulders, a shin without its knee). Two persons with no keypoint type in common
+    are joined when, for some pair of their keypoints ``i, j``, the distance is at most ``reach`` times
+    the typical skeleton distance ``SKELETON_DISTANCES[i, j]`` at their scale (the larger of their
+    scales, :func:`_scale`; a person without a limb has none). Closest pairs (by that ratio) first, one
+    pass, the person with fewer keypoints moving into the other.
+    """
+    ranked = np.argsort(
+        [-_rough_score(s, ls, all_peaks) for s, ls in zip(slots, limb_scores, strict=True)], kind="stable"
+    )
+    people = [int(i) for i in ranked[:MAX_JOIN_CANDIDATES] if (slots[i] >= 0).any()]
+    if len(people) < 2:
+        return
+    present = np.stack([slots[i] >= 0 for i in people])  # (n, 17)
+    member, kind = np.nonzero(present)  # one row per keypoint of the candidates
+    xy = all_peaks[np.stack([slots[i] for i in people])[member, kind], :2]
+    per_keypoint = (
+        np.linalg.norm(xy[:, None] - xy[None], axis=-1) / SKELETON_DISTANCES[kind[:, None], kind[None]]
+    )
+    ratio = np.full((len(people), len(people)), np.inf)
+    np.minimum.at(
+        ratio, (member[:, None].repeat(len(member), 1), member[None].repeat(len(member), 0)), per_keypoint
+    )
+    scale = np.array([_scale(slots[i], all_peaks) for i in people])
+    with np.errstate(invalid="ignore"):
+        ratio = ratio / np.fmax(scale[:, None], scale[None, :])
+    ratio[np.isnan(ratio) | (present.astype(int) @ present.T.astype(int) > 0)] = np.inf
+    first, second = np.nonzero(np.triu(ratio <= reach, 1))
+    for n in np.argsort(ratio[first, second], kind="stable"):
+        a, b = people[first[n]], people[second[n]]
+        if (slots[a] >= 0).sum() < (slots[b] >= 0).sum():
+            a, b = b, a
+        moving = slots[b] >= 0
+        if not moving.any() or ((slots[a] >= 0) & moving).any():
+            continue  # b already moved into another person, or a took one of b's types meanwhile
+        slots[a][moving] = slots[b][moving]
+        limb_scores[a] += limb_scores[b]
+        slots[b][:] = -1
+        limb_scores[b] = 0.0
+
+
+def _rough_score(slots: np.ndarray, limb_score: float, all_peaks: np.ndarray) -> float:
+    return float(all_peaks[slots[slots >= 0], 2].sum()) + limb_score
+
+
+def _scale(slots: np.ndarray, all_peaks: np.ndarray) -> float:
+    """A person's size: the median ratio of its limbs' lengths to :data:`LIMB_LENGTHS`; NaN without a limb."""
+    ratios = [
+        np.linalg.norm(all_peaks[slots[a], :2] - all_peaks[slots[b], :2]) / length
+        for (a, b), length in zip(LIMBS, LIMB_LENGTHS, strict=True)
+        if slots[a] >= 0 and slots[b] >= 0
+    ]
+    return float(np.median(ratios)) if ratios else np.nan
 
 
 def _to_pose(

@@ -8,6 +8,7 @@ from al_bench.data.skeleton import FLIP_PAIRS, NUM_KEYPOINTS, flip_permutation
 from al_bench.data.targets import encode_targets
 from al_bench.evaluate.coco_eval import evaluate_keypoints
 from al_bench.pose.decode import (
+    MAX_LOG_GAIN,
     DecodeParams,
     decode_maps,
     find_peaks,
@@ -48,9 +49,12 @@ def test_ground_truth_round_trip_on_real_coco_images(coco_sample, compose_cfg, m
         kps[..., :2] = kps[..., :2] * scale + offset
         heatmaps, pafs = encode_targets(kps, (size // stride, size // stride), stride, sigma, paf_width)
         poses = decode_maps(torch.from_numpy(heatmaps), torch.from_numpy(pafs), stride, DecodeParams())
-        assert len(poses) == len(kps), (
-            f"image {image_id}: {len(poses)} persons decoded, {len(kps)} in the ground truth"
+        # Peaks of different persons that fall into one cell leave fragments: kept, at a low score.
+        confident = [p for p in poses if p.score >= 0.1]
+        assert len(confident) == len(kps), (
+            f"image {image_id}: {len(confident)} persons decoded with score >= 0.1, {len(kps)} in the ground truth"
         )
+        assert all(p.score < 0.1 for p in poses[len(kps) :])
         results += to_coco_results(poses, image_id, scale, offset)
         n_people += len(kps)
     assert n_people == 12  # 14 annotations, 2 of them with no keypoints
@@ -80,9 +84,11 @@ def test_decoded_keypoints_sit_on_the_encoded_ones_and_map_back_to_the_original_
     decoded = sorted((p.keypoints for p in poses), key=lambda k: k[0, 0])
     for got, want in zip(decoded, people, strict=True):
         np.testing.assert_allclose(got[:, :2], want[:, :2], atol=0.3)
-        # Grid samples of a sigma-2.5 Gaussian up to 2 px off its centre in x and y: exp(-8/12.5) = 0.53..
-        assert np.all((got[:, 2] > 0.52) & (got[:, 2] <= 1.0))
-    assert all(0.7 < p.score <= 1.0 for p in poses)  # complete persons: (17 x ~0.7 + 19 x ~1) / 36
+        # Grid samples of a sigma-2.5 Gaussian up to 2 px off its centre read down to exp(-8/12.5) = 0.53;
+        # the refined peak reads the Gaussian's height, 1 (sigma 0.625 cells is a little sharper than the
+        # refinement's cap allows for at half a cell off: there it reads >= 0.95).
+        assert np.all((got[:, 2] > 0.95) & (got[:, 2] <= 1.0 + 1e-5))
+    assert all(0.9 < p.score <= 1.0 + 1e-5 for p in poses)  # complete persons: (17 x 1 + 19 x ~1) / 36
     results = to_coco_results(poses, image_id=7, scale=0.5, offset=np.array([10.0, 4.0]))
     original = np.array(results[0]["keypoints"]).reshape(17, 3)
     np.testing.assert_allclose(original[:, :2], (poses[0].keypoints[:, :2] - [10.0, 4.0]) / 0.5, atol=1e-3)
@@ -120,8 +126,25 @@ def test_peak_values_are_sorted_padded_and_start_with_the_maximum():
     heatmaps[0, 1] = -0.2  # negative everywhere: no peaks, maximum clipped to 0
     peaks = peak_values(heatmaps, max_peaks=4)
     assert peaks.shape == (1, 17, 4)
-    np.testing.assert_allclose(peaks[0, 0].numpy(), [0.9, 0.5, 0.0, 0.0])
+    # The peak at (10, 12) leans towards (10, 13): its refined height exceeds the sample, by at most the cap.
+    assert 0.9 < peaks[0, 0, 0] <= 0.9 * np.exp(MAX_LOG_GAIN) + 1e-6
+    np.testing.assert_allclose(
+        peaks[0, 0, 1:].numpy(), [0.5, 0.0, 0.0]
+    )  # an isolated sample: nothing to refine
     assert torch.all(peaks[0, 1:] == 0)
+
+
+@pytest.mark.parametrize("offset", [0.0, 0.2, 0.5])
+def test_peak_values_read_a_gaussian_peak_height_wherever_it_sits_in_its_cell(offset):
+    sigma_cells = 0.75  # the tiny model's 3 px at stride 4
+    ys, xs = np.mgrid[0:16, 0:16].astype(np.float32)
+    cx, cy = 7 + offset, 8 - offset / 2
+    gauss = np.exp(-((xs - cx) ** 2 + (ys - cy) ** 2) / (2 * sigma_cells**2))
+    heatmaps = torch.zeros(1, 18, 16, 16)
+    heatmaps[0, 3] = torch.from_numpy(0.8 * gauss)
+    peak = float(peak_values(heatmaps, max_peaks=1)[0, 3, 0])
+    assert float(heatmaps[0, 3].max()) < 0.8 or offset == 0.0  # the grid sample reads low off-centre
+    assert peak == pytest.approx(0.8, abs=2e-3)
 
 
 def test_flip_channel_maps_undo_a_horizontal_flip_of_the_targets():
