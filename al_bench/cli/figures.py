@@ -1,8 +1,10 @@
 """``al-bench-figures``: every paper figure and table of one MLflow experiment, written to a folder.
 
-Thin on purpose: parse arguments, call ``al_bench.figures.report.write_all_figures``, print paths,
-the AUC table and what was skipped. User errors (unknown experiment, unreachable store) end with a
-one-line message and exit status 2, never a traceback.
+Thin on purpose: parse arguments, compose the figure configs (``conf/figures_report.yaml``, the
+``figures`` group, the user's ``--config-dir``; ``al_bench.figures.configs``), call
+``al_bench.figures.report.write_all_figures``, print paths, the AUC table and what was skipped.
+User errors (unknown experiment or figure, unreachable store) end with a one-line message and exit
+status 2, never a traceback.
 """
 
 from __future__ import annotations
@@ -50,14 +52,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         dest="figures",
         action="append",
         default=[],
-        metavar="MODULE.FUNCTION",
-        help="also make a figure of your own: a function (runs, tracking_uri, out_dir) -> [paths] on the "
-        "Python path (repeatable; see docs/ARCHITECTURE.md, 'How to add a figure')",
+        metavar="NAME",
+        help="also draw the figure figures/NAME.yaml of conf/ or of a --config-dir (repeatable); "
+        "a MODULE.FUNCTION on the Python path works too (docs/ARCHITECTURE.md, 'How to add a figure')",
+    )
+    parser.add_argument(
+        "--config-dir",
+        dest="config_dirs",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a config folder of yours, searched after conf/ for figures/NAME.yaml (repeatable; "
+        "Hydra's hydra.searchpath)",
     )
     parser.add_argument(
         "--no-heatmaps",
         action="store_true",
         help="skip poster Figure 2 (pose inference on a pool sample; the slowest figure)",
+    )
+    parser.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="Hydra overrides of the figure configs, e.g. figures.selection_grid.n_images=16",
     )
     return parser.parse_args(argv)
 
@@ -70,12 +87,17 @@ def main(argv: list[str] | None = None) -> int:
     # An unreachable tracking server must fail in seconds, not after minutes of retries.
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+    from al_bench.figures.configs import compose_figures
     from al_bench.figures.report import write_all_figures
 
     uri = args.tracking_uri or default_tracking_uri()
     out = args.out or os.path.join("figures", args.experiment)
-    print(f"al-bench-figures: experiment {args.experiment!r} from {uri} -> {out}")
+    # A dotted name is a function on the Python path (the pre-config way); any other name a figure config.
+    names = [f for f in args.figures if "." not in f]
+    dotted = [f for f in args.figures if "." in f]
     try:
+        figures = compose_figures(names, args.config_dirs, args.overrides)
+        print(f"al-bench-figures: experiment {args.experiment!r} from {uri} -> {out}")
         report = write_all_figures(
             uri,
             args.experiment,
@@ -84,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
             with_heatmaps=not args.no_heatmaps,
             reference=args.reference,
             axis=args.axis,
-            extra_figures=args.figures,
+            extra_figures=dotted,
+            figures=figures,
         )
     except FiguresError as exc:
         print(f"al-bench-figures: {exc}", file=sys.stderr)

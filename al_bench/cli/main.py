@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 import al_bench
 from al_bench.config_schema import register_configs
 
-CONF_DIR = Path(al_bench.__file__).resolve().parents[1] / "conf"
+CONF_DIR = al_bench.CONF_DIR
 # conf/ names its schemas in defaults lists: they must be in the ConfigStore before any compose
 # (al-bench-search and al-bench-select import this module too).
 register_configs()

@@ -1,29 +1,29 @@
 """Every figure and table of one experiment in one call: what was written, and what was skipped and why.
 
-This is what ``al-bench-figures`` and the analysis notebook call; each figure family lives in its own
-module and raises ``FiguresError`` with a reason when its inputs are missing, which becomes a skip here.
+This is what ``al-bench-figures`` and the analysis notebook call. The figures are objects from config
+(``conf/figures/<name>.yaml``, the default set in ``conf/figures_report.yaml``; :mod:`.configs`); each
+figure family lives in its own module and raises ``FiguresError`` with a reason when its inputs are
+missing, which becomes a skip here. The three figures that also hand a table back to the report
+(``write_auc``, ``write_paired``, ``write_sampling_time``) are defined here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
-from al_bench.figures.coverage import plot_coverage
-from al_bench.figures.gallery import plot_selection_grid
-from al_bench.figures.heatmaps import plot_activation_extremes
+from al_bench.figures.configs import build_figure, call_figure, compose_figures
 from al_bench.figures.learning_curves import (
     format_auc_table,
     format_paired_table,
-    plot_learning_curves,
     write_auc_table,
     write_paired_table,
 )
 from al_bench.figures.runs import FiguresError, format_incomplete, load_runs, split_runs
-from al_bench.figures.sweeps import SWEEP_PARAMS, plot_sweep, swept_params
 from al_bench.figures.timing import plot_sampling_time, timing_table
 
 
@@ -65,6 +65,10 @@ class FigureReport:
             self.failed[name] = f"{type(exc).__name__}: {exc}"
 
 
+HEATMAPS = "activation_extremes"
+"""The figure ``with_heatmaps=False`` (``--no-heatmaps``) leaves out."""
+
+
 def write_all_figures(
     tracking_uri: str,
     experiment: str,
@@ -75,6 +79,7 @@ def write_all_figures(
     reference: str = "random",
     axis: str = "images",
     extra_figures: Sequence[str] = (),
+    figures: Mapping[str, Any] | None = None,
 ) -> FigureReport:
     """Write every figure and table the experiment's runs allow.
 
@@ -88,59 +93,69 @@ def write_all_figures(
         reference: condition name (or strategy) the paired table compares with (``--reference``).
         axis: x axis of the learning curves, AULC and paired tables (``images``, ``persons``,
             ``keypoints``, ``cost``).
-        extra_figures: dotted paths of the user's figure functions, each
-            ``(runs: DataFrame, tracking_uri: str, out_dir: Path) -> list[Path]``, filed under their
-            path like the built-in ones (a ``FiguresError`` is a skip, any other error a failure).
+        extra_figures: dotted paths of figure functions (``--figure MODULE.FUNCTION``), called like
+            the configured ones and filed under their path.
+        figures: ``{name: figure config (or callable)}`` to draw, in order; default: the default set
+            of ``conf/figures_report.yaml`` (:func:`al_bench.figures.configs.compose_figures`).
 
     Returns:
-        A :class:`FigureReport`.
+        A :class:`FigureReport`; each figure is filed under its name (a ``FiguresError`` is a skip,
+        any other error a failure).
 
     Raises:
-        StoreUnreachableError, ExperimentNotFoundError, FiguresError: the runs cannot be loaded at all.
+        StoreUnreachableError, ExperimentNotFoundError, FiguresError: the runs cannot be loaded at all
+            (or the default figure configs cannot be composed).
     """
+    figures = compose_figures() if figures is None else figures
     out = Path(out_dir)
     loaded = load_runs(tracking_uri, experiment) if runs is None else runs
     runs, report = _complete_and_listed(loaded, out)
-
-    def auc() -> list[Path]:
-        report.auc_table, path = write_auc_table(runs, out, metric, axis, reference)
-        report.auc_text = format_auc_table(report.auc_table, metric)
-        return [path]
-
-    def paired() -> list[Path]:
-        report.paired, path = write_paired_table(runs, out, metric, reference, axis)
-        report.paired_text = format_paired_table(report.paired)
-        return [path]
-
-    def timing() -> list[Path]:
-        report.timing = timing_table(runs)
-        path = out / "sampling_time.csv"
-        report.timing.to_csv(path, index=False, float_format="%.6g")
-        return [*plot_sampling_time(runs, out), path]
-
-    suffix = "" if axis == "images" else f"_{axis}"
-    report.attempt(
-        f"learning_curve_{metric}{suffix}", lambda: plot_learning_curves(runs, out, metric, axis=axis)
-    )
-    report.attempt(f"auc_{metric}{suffix}", auc)
-    report.attempt(f"paired_vs_{reference}{suffix}", paired)
-    report.attempt("sampling_time", timing)
-    swept = swept_params(runs)
-    for key in SWEEP_PARAMS:
-        name = f"sweep_{key.replace('.', '_')}"
-        if key in swept:
-            report.attempt(name, lambda key=key: plot_sweep(runs, key, out, metric))
+    runtime = {
+        "runs": runs,
+        "tracking_uri": tracking_uri,
+        "out_dir": out,
+        "metric": metric,
+        "axis": axis,
+        "reference": reference,
+        "report": report,
+    }
+    for name, figure in figures.items():
+        if name == HEATMAPS and not with_heatmaps:
+            report.skipped[name] = "not requested (--no-heatmaps)"
         else:
-            report.skipped[name] = f"the experiment does not sweep {key} (it takes fewer than two values)"
-    report.attempt("coverage", lambda: plot_coverage(runs, tracking_uri, out))
-    report.attempt("selection_grid", lambda: plot_selection_grid(runs, tracking_uri, out))
-    if with_heatmaps:
-        report.attempt("activation_extremes", lambda: plot_activation_extremes(runs, tracking_uri, out))
-    else:
-        report.skipped["activation_extremes"] = "not requested (--no-heatmaps)"
+            report.attempt(name, lambda figure=figure: call_figure(build_figure(figure), **runtime))
     for target in extra_figures:
-        report.attempt(target, lambda target=target: _user_figure(target)(runs, tracking_uri, out))
+        report.attempt(target, lambda target=target: call_figure(_user_figure(target), **runtime))
     return report
+
+
+# The built-in figures that also hand a table back to the report (conf/figures/*.yaml name them).
+
+
+def write_auc(
+    runs: pd.DataFrame, out_dir: Path, metric: str, axis: str, reference: str, report: FigureReport
+) -> list[Path]:
+    """``auc_<metric>[_<axis>].csv``; the table and its printable form go to ``report``."""
+    report.auc_table, path = write_auc_table(runs, out_dir, metric, axis, reference)
+    report.auc_text = format_auc_table(report.auc_table, metric)
+    return [path]
+
+
+def write_paired(
+    runs: pd.DataFrame, out_dir: Path, metric: str, axis: str, reference: str, report: FigureReport
+) -> list[Path]:
+    """``paired_vs_<reference>[_<axis>].csv``; the table and its printable form go to ``report``."""
+    report.paired, path = write_paired_table(runs, out_dir, metric, reference, axis)
+    report.paired_text = format_paired_table(report.paired)
+    return [path]
+
+
+def write_sampling_time(runs: pd.DataFrame, out_dir: Path, report: FigureReport) -> list[Path]:
+    """``sampling_time.png/.pdf`` and ``sampling_time.csv``; the table goes to ``report``."""
+    report.timing = timing_table(runs)
+    path = out_dir / "sampling_time.csv"
+    report.timing.to_csv(path, index=False, float_format="%.6g")
+    return [*plot_sampling_time(runs, out_dir), path]
 
 
 def _user_figure(target: str) -> Callable[..., list[Path]]:

@@ -127,6 +127,8 @@ def plot_sweep(runs: pd.DataFrame, key: str, out_dir: str | Path, metric: str = 
     Raises:
         FiguresError: the key does not take at least two values.
     """
+    if key not in swept_params(runs, (key,)):
+        raise FiguresError(f"the experiment does not sweep {key} (it takes fewer than two values)")
     table = sweep_table(runs, key, metric)
     if table["value"].nunique() < 2:
         raise FiguresError(f"param {key!r} takes fewer than two values: nothing to sweep")

@@ -10,7 +10,11 @@ from omegaconf import OmegaConf
 import al_bench.cli.main as cli
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
-GROUPS = sorted(p.name for p in CONF_DIR.iterdir() if p.is_dir() and p.name not in ("experiment", "hydra"))
+# figures/ belongs to al-bench-figures (conf/figures_report.yaml), not to al-bench's config: tested below.
+GROUPS = sorted(
+    p.name for p in CONF_DIR.iterdir() if p.is_dir() and p.name not in ("experiment", "hydra", "figures")
+)
+FIGURES = sorted(f.stem for f in (CONF_DIR / "figures").glob("*.yaml"))
 OPTIONS = [(g, f.stem) for g in GROUPS for f in sorted((CONF_DIR / g).glob("*.yaml"))]
 PRESETS = sorted(f.stem for f in (CONF_DIR / "experiment").glob("*.yaml"))
 LAUNCHERS = [
@@ -37,6 +41,15 @@ def test_every_group_option_composes(group, option):
     assert group in cfg and cfg.al.rounds >= 1
     if "name" in cfg[group]:
         assert cfg[group].name  # the option names itself (tags, run names)
+
+
+@pytest.mark.parametrize("figure", FIGURES)
+def test_every_figure_is_in_the_default_set_and_instantiates(figure):
+    from al_bench.figures.configs import build_figure, compose_figures
+
+    figures = compose_figures()
+    assert figure in figures  # no built-in figure is left out of conf/figures_report.yaml
+    assert callable(build_figure(figures[figure]))
 
 
 @pytest.mark.parametrize("preset", PRESETS)

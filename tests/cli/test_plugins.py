@@ -1,13 +1,14 @@
-"""Plug-ins: a strategy, an index and a data set from a user's own folder, with no edit of al_bench.
+"""Plug-ins: a strategy, an index, a data set and a figure from a user's folder, with no edit of al_bench.
 
-A class (or, for a data set, a function) on the Python path plus its YAML in a config dir added with
-``hydra.searchpath`` is all it takes (docs/ARCHITECTURE.md, "How to add a strategy / an index / a
-data set").
+A class (or, for a data set or a figure, a function) on the Python path plus its YAML in a config dir
+added with ``hydra.searchpath`` (``al-bench-figures --config-dir``) is all it takes
+(docs/ARCHITECTURE.md, "How to add a strategy / an index / a data set / a figure").
 """
 
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -60,6 +61,23 @@ def every_other_image(data_cfg):
 '''
 
 
+FIGURE_PLUGIN = '''
+from al_bench.figures.runs import FiguresError
+
+
+def runs_per_strategy(runs, out_dir, metric, label="runs"):
+    """One line per strategy: its number of complete runs and its last --metric."""
+    if metric not in runs:
+        raise FiguresError(f"no run logged {metric!r}")
+    lines = []
+    for strategy, part in runs.sort_values("step").groupby("strategy"):
+        lines.append(f"{strategy} {part.run_id.nunique()} {part[metric].iloc[-1]}\\n")
+    path = out_dir / f"{label}_per_strategy.txt"
+    path.write_text("".join(lines))
+    return [path]
+'''
+
+
 def _plugin_dir(root: Path) -> Path:
     """``root/my_al_plugin.py`` and ``root/conf/{strategy,index}/*.yaml``."""
     (root / "conf" / "strategy").mkdir(parents=True)
@@ -75,6 +93,11 @@ def _plugin_dir(root: Path) -> Path:
     (root / "conf" / "data").mkdir()
     (root / "conf" / "data" / "every_other.yaml").write_text(
         "defaults:\n  - synthetic\n  - _self_\n\nname: every_other\n_target_: my_al_data.every_other_image\n"
+    )
+    (root / "my_al_figures.py").write_text(FIGURE_PLUGIN)
+    (root / "conf" / "figures").mkdir()
+    (root / "conf" / "figures" / "runs_per_strategy.yaml").write_text(
+        "_target_: my_al_figures.runs_per_strategy\n_partial_: true\nlabel: my\n"
     )
     return root / "conf"
 
@@ -138,6 +161,53 @@ def test_an_index_from_the_users_folder_is_what_a_walk_strategy_gets(tmp_path, m
         type(index).__name__ == "LoudExact" and index.name == "loud_exact" and strategy.metric == "euclidean"
     )
     assert instantiate(cfg.index).device.type == "cpu"
+
+
+def test_a_figure_from_the_users_folder_is_drawn_by_al_bench_figures(tmp_path, empty_mlflow_db):
+    plugins = _plugin_dir(tmp_path / "plugins")
+    uri = _store_with_one_run(tmp_path / "mlflow.db", empty_mlflow_db)
+    out = tmp_path / "figs"
+    env = cli_env()
+    env["PYTHONPATH"] = os.pathsep.join([str(plugins.parent), env["PYTHONPATH"]])
+    command = [
+        sys.executable, "-m", "al_bench.cli.figures", "--experiment", "plug", "--tracking-uri", uri,
+        "--out", str(out), "--no-heatmaps", "--config-dir", str(plugins), "--figure", "runs_per_strategy",
+    ]  # fmt: skip
+    proc = subprocess.run(
+        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert f"wrote {out / 'my_per_strategy.txt'}  [runs_per_strategy]" in proc.stdout
+    assert (out / "my_per_strategy.txt").read_text() == "random 1 0.2\n"  # --metric ap, label from the YAML
+    assert f"wrote {out / 'learning_curve_ap.png'}  [learning_curve]" in proc.stdout  # beside the built-ins
+
+
+def test_an_unknown_figure_name_lists_the_users_and_the_built_in_ones(tmp_path, capsys):
+    from al_bench.cli.figures import main
+
+    plugins = _plugin_dir(tmp_path)
+    argv = ["--experiment", "plug", "--tracking-uri", f"sqlite:///{tmp_path / 'none.db'}"]
+    assert main([*argv, "--config-dir", str(plugins), "--figure", "runs_per_strategyy"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(
+        "al-bench-figures: unknown figure 'runs_per_strategyy'; figures: activation_extremes,"
+    )
+    assert "runs_per_strategy," in err and "learning_curve" in err and "\n" not in err
+    assert not (tmp_path / "none.db").exists()  # names are checked before the store is opened
+
+
+def _store_with_one_run(db: Path, empty_mlflow_db: Path) -> str:
+    """A store with experiment ``plug``: one complete random run of two rounds."""
+    db.write_bytes(empty_mlflow_db.read_bytes())
+    uri = f"sqlite:///{db}"
+    client = MlflowClient(uri)
+    run = client.create_run(client.create_experiment("plug"), tags={"strategy": "random", "seed": "0"})
+    client.log_param(run.info.run_id, "al.rounds", "1")
+    for step, (n_labeled, ap) in enumerate([(10, 0.1), (15, 0.2)]):
+        client.log_metric(run.info.run_id, "n_labeled", n_labeled, step=step)
+        client.log_metric(run.info.run_id, "ap", ap, step=step)
+    client.set_terminated(run.info.run_id, "FINISHED")
+    return uri
 
 
 def _experiment_id(client: MlflowClient) -> str:

@@ -35,8 +35,8 @@ def test_figures_from_a_real_tiny_loop_run(tmp_path):
     report = write_all_figures(uri, "real_tiny", tmp_path / "figs", runs=runs)
     assert report.failed == {}
     expected = {
-        "learning_curve_ap",
-        "auc_ap",
+        "learning_curve",
+        "auc_table",
         "sampling_time",
         "coverage",
         "selection_grid",
