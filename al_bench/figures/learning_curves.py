@@ -72,11 +72,13 @@ def plot_learning_curves(
     confidence: float = 0.95,
     name: str | None = None,
     axis: str = "images",
+    ceiling: bool = True,
 ) -> list[Path]:
     """Plot ``metric`` vs ``axis``, one line per condition with its confidence band over seeds.
 
     Controls (runs that read labels) are grey dotted lines labelled "control"; each full-pool
-    condition is a dashed horizontal line at its mean over seeds.
+    condition is a dashed horizontal line at its mean over seeds; with ``ceiling`` and ``metric="ap"``,
+    the runs' ``decoder_ceiling_ap`` (val ground truth encoded and decoded) is a thin black line.
 
     Args:
         runs: tidy table from ``load_runs`` (incomplete runs are left out here).
@@ -135,6 +137,7 @@ def plot_learning_curves(
         ax.axhline(
             row.mean, color=style.FULL_POOL_COLOR, linestyle="--", linewidth=1.2, label=f"{text} ({seeds})"
         )
+    n_ceilings = _draw_decoder_ceiling(ax, runs) if ceiling and metric == "ap" else 0
     if style.is_fraction(metric):
         ax.set_ylim(bottom=0.0)
     ax.set_xlabel(axis_label(axis))
@@ -144,9 +147,19 @@ def plot_learning_curves(
         f"mean over seeds, shaded: {confidence:.0%} t-interval"
     )
     strategy_title = style.strategy_label(info.loc[methods[0], "strategy"]) if single else None
-    style.place_legend(ax, len(order) + len(pool), title=strategy_title)
+    style.place_legend(ax, len(order) + len(pool) + n_ceilings, title=strategy_title)
     stem = name or f"learning_curve_{metric}" + ("" if axis == "images" else f"_{axis}")
     return style.save_figure(fig, out_dir, stem)
+
+
+def _draw_decoder_ceiling(ax, runs: pd.DataFrame) -> int:
+    """A line per distinct ``decoder_ceiling_ap`` of the runs (one per val set and encoding); how many."""
+    if "decoder_ceiling_ap" not in runs:
+        return 0
+    levels = sorted(set(runs["decoder_ceiling_ap"].dropna().round(4)))
+    for level in levels:
+        ax.axhline(level, color="black", linestyle="-", linewidth=0.8, label=f"decoder ceiling ({level:.3f})")
+    return len(levels)
 
 
 def _suffix(axis: str) -> str:

@@ -30,6 +30,8 @@ class Pieces:
             strategy with ``uses_labels``.
         save_model: ``(path, model, cfg)`` writes a checkpoint.
         load_model: ``(path) -> model``.
+        decoder_ceiling: ``(cfg, val) -> AP`` of val's ground truth encoded with the run's model config and
+            decoded (logged once per run as ``decoder_ceiling_ap``); None logs nothing.
     """
 
     build_sources: Callable[[Any], Any]
@@ -39,11 +41,13 @@ class Pieces:
     make_context: Callable[..., Any]
     save_model: Callable[[Path, Any, Any], None]
     load_model: Callable[[Path], Any]
+    decoder_ceiling: Callable[[Any, Any], float] | None = None
 
 
 def real_pieces() -> Pieces:
     """The package's data, pose and strategy implementations (imported here: they are heavy)."""
     from al_bench.data.sources import build_sources
+    from al_bench.pose.ceiling import configured_ceiling_ap
     from al_bench.pose.checkpoint import load_checkpoint, save_checkpoint
     from al_bench.pose.infer import predict
     from al_bench.pose.train import fit
@@ -68,6 +72,7 @@ def real_pieces() -> Pieces:
         make_context=make_context,
         save_model=save_model,
         load_model=load_model,
+        decoder_ceiling=configured_ceiling_ap,
     )
 
 

@@ -16,6 +16,7 @@ the whole pool, cached like the round-0 model, logged as one round at step 0).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -46,6 +47,7 @@ from al_bench.loop.round0 import cached_round0, round0_key
 from al_bench.loop.state import (
     RunState,
     atomic_write_bytes,
+    atomic_write_json,
     capture_rng,
     condition,
     condition_name,
@@ -196,6 +198,8 @@ class ActiveLearningRun:
             **train_stats,
             **self._evaluate(model, sources.val),
         }
+        if r == 0:
+            metrics.update(self._decoder_ceiling(sources))
         if r < self.rounds:
             record = self._select(r, model, labeled, sources, strategy, budget)
             labeled.add(record["ids"], r + 1)
@@ -255,6 +259,24 @@ class ActiveLearningRun:
             **family_metrics(val, results, ids, self._rare_families()),
         }
         return {**metrics, "eval_time_s": time.perf_counter() - start}
+
+    def _decoder_ceiling(self, sources) -> dict[str, float]:
+        """``decoder_ceiling_ap``: the AP a model predicting its own targets perfectly would score on val
+        (cached per val data, encoding and decoder settings, so a sweep computes it once)."""
+        if self.pieces.decoder_ceiling is None:
+            return {}
+        key = stable_hash(
+            {
+                "fingerprint": sources.fingerprint,
+                "model": OmegaConf.to_container(self.cfg.model, resolve=True),
+                "decode": OmegaConf.to_container(self.cfg.infer.decode, resolve=True),
+            }
+        )
+        path = Path(self.cfg.paths.cache_dir) / "decoder_ceiling" / f"{key}.json"
+        if not path.is_file():
+            ap = self.pieces.decoder_ceiling(self.cfg, sources.val)
+            atomic_write_json(path, {"decoder_ceiling_ap": ap})
+        return {"decoder_ceiling_ap": float(json.loads(path.read_text())["decoder_ceiling_ap"])}
 
     def _select(self, r: int, model, labeled: LabeledSet, sources, strategy, budget: int) -> dict:
         """Ask the strategy for up to ``budget`` unlabeled ids; returns the JSON record of the pick.

@@ -63,6 +63,16 @@ class CeilingReport:
         return sorted(self.persons, key=lambda p: (p["oks"], p["num_keypoints"]))[:n]
 
 
+def configured_ceiling_ap(cfg, source: CocoKeypoints) -> float:
+    """The ceiling AP of a run's configured encoding (``model``) and decoder (``infer.decode``) on ``source``."""
+    from al_bench.pose.train import target_encoding
+
+    sigma, paf_width = target_encoding(cfg)
+    encoding = Encoding(int(cfg.model.input_size), int(cfg.model.stride), sigma, paf_width)
+    params = DecodeParams.from_cfg(cfg.infer.decode)
+    return decoder_ceiling(source, encoding, params, breakdowns=False).metrics["ap"]
+
+
 def encoded_results(
     source: CocoKeypoints, encoding: Encoding, params: DecodeParams, image_ids: Sequence[int] | None = None
 ) -> list[dict]:
@@ -89,9 +99,10 @@ def encoded_results(
 
 
 def decoder_ceiling(
-    source: CocoKeypoints, encoding: Encoding, params: DecodeParams | None = None
+    source: CocoKeypoints, encoding: Encoding, params: DecodeParams | None = None, breakdowns: bool = True
 ) -> CeilingReport:
-    """AP/AR of the encode → decode round trip of ``source``'s ground truth, with its breakdowns.
+    """AP/AR of the encode → decode round trip of ``source``'s ground truth, with its breakdowns
+    (unless ``breakdowns`` is False: then only ``metrics`` and ``results``).
 
     A keypoint-count bin without persons reports NaN.
     """
@@ -99,6 +110,8 @@ def decoder_ceiling(
     results = encoded_results(source, encoding, params)
     ids = [int(i) for i in source.image_ids]
     report = CeilingReport(metrics=evaluate_keypoints(source.coco, results, ids), results=results)
+    if not breakdowns:
+        return report
     for low, high in KEYPOINT_COUNT_BINS:
         gt, n_persons = _only_keypoint_count(source, low, high)
         scores = (

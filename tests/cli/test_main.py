@@ -109,6 +109,9 @@ def _check_mlflow_layout(out: Path) -> None:
     for key in ("sampling_time_s", "uncertainty_s", "embedding_s", "index_build_s", "query_s"):
         assert [m.step for m in client.get_metric_history(run_id, key)] == [0, 1], key
     assert [m.value for m in client.get_metric_history(run_id, "n_labeled")] == [10, 15, 20]
+    [ceiling] = client.get_metric_history(run_id, "decoder_ceiling_ap")  # once, at round 0
+    assert ceiling.step == 0 and 0.9 <= ceiling.value <= 1.0  # ground truth decoded: what AP lives under
+    assert max(m.value for m in client.get_metric_history(run_id, "ap")) < ceiling.value
     assert any(k.startswith("quality_") for k in run.data.metrics)
     artifacts = {a.path for a in client.list_artifacts(run_id)}
     assert {"config.yaml", "selections", "model", "figures"} <= artifacts

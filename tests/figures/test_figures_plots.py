@@ -35,6 +35,21 @@ def test_learning_curves(bench_runs, tmp_path, metric):
     assert_png_and_pdf(plot_learning_curves(bench_runs, tmp_path, metric), f"learning_curve_{metric}")
 
 
+def test_learning_curves_draw_the_decoder_ceiling(bench_runs, tmp_path, monkeypatch):
+    import al_bench.figures.learning_curves as curves
+
+    runs = bench_runs.copy()
+    runs["decoder_ceiling_ap"] = np.where(runs["step"] == 0, 0.9576, np.nan)  # logged at round 0 only
+    drawn = {}
+    monkeypatch.setattr(curves.style, "save_figure", lambda fig, out, stem: drawn.setdefault("fig", fig) and [])
+    plot_learning_curves(runs, tmp_path, "ap")
+    legend = [t.get_text() for t in drawn["fig"].axes[0].get_legend().get_texts()]
+    assert "decoder ceiling (0.958)" in legend
+    drawn.clear()
+    plot_learning_curves(runs, tmp_path, "ap", ceiling=False)
+    assert not any("ceiling" in t.get_text() for t in drawn["fig"].axes[0].get_legend().get_texts())
+
+
 def test_learning_curves_unknown_metric_lists_logged_ones(bench_runs, tmp_path):
     with pytest.raises(FiguresError, match=r"metric 'apx' was not logged.*ap50"):
         plot_learning_curves(bench_runs, tmp_path, "apx")
