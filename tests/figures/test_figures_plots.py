@@ -41,7 +41,9 @@ def test_learning_curves_draw_the_decoder_ceiling(bench_runs, tmp_path, monkeypa
     runs = bench_runs.copy()
     runs["decoder_ceiling_ap"] = np.where(runs["step"] == 0, 0.9576, np.nan)  # logged at round 0 only
     drawn = {}
-    monkeypatch.setattr(curves.style, "save_figure", lambda fig, out, stem: drawn.setdefault("fig", fig) and [])
+    monkeypatch.setattr(
+        curves.style, "save_figure", lambda fig, out, stem: drawn.setdefault("fig", fig) and []
+    )
     plot_learning_curves(runs, tmp_path, "ap")
     legend = [t.get_text() for t in drawn["fig"].axes[0].get_legend().get_texts()]
     assert "decoder ceiling (0.958)" in legend
