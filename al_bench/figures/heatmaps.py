@@ -48,7 +48,8 @@ def _load_model_and_config(tracking_uri: str, run_id: str, tmp: Path):
 
 
 def activation_scores(model, pool, image_ids: np.ndarray, cfg: dict) -> np.ndarray:
-    """Mean over keypoints of each image's heatmap maximum, by the pose piece's own inference."""
+    """Mean over keypoints of each image's heatmap maximum (the refined peak height, ``peaks[..., 0]``),
+    by the pose piece's own inference."""
     from al_bench.pose.infer import predict
 
     peaks = predict(model, pool, [int(i) for i in image_ids], cfg, want=("peaks",)).peaks
