@@ -35,6 +35,10 @@ Rules (decisions, all tested in ``tests/annotate/test_merge.py``):
   used per task is the latest (``updated_at``, then ``id``) not cancelled; tasks without one are skipped
   and counted. COCO annotations without ``keypoints`` (Label Studio's COCO export writes the parent
   boxes as separate annotations) are skipped and counted.
+- **Label Studio's COCO export** (``info.contributor`` "Label Studio") puts all keypoints of an image into
+  one annotation, ignoring ``parentID``; it also drops the ``occluded`` choice (every point ``v = 2``) and
+  rounds points to whole pixels. An image of it with more than one person box and keypoints is an error
+  that points to the JSON export; single-person images merge. The JSON export keeps everything.
 - **Ids**: duplicate image or annotation ids inside the export or inside the labeled set, and a picked
   image already in the labeled set (by id or file name), are errors. Tool annotation ids are only checked
   for duplicates: merged persons get new ids after the labeled set's largest (``max + 1, ...``).
@@ -356,6 +360,8 @@ def _from_coco(path: Path, export: dict, picked: dict[int, PickedImage], skipped
         w, h = _size(picked[image_id], img.get("width"), img.get("height"), where)
         found[image_id] = _Exported(image_id, w, h, [])
         by_export_id[export_id] = found[image_id]
+    if _is_label_studio_coco(export):
+        _refuse_grouped_persons(path, export)
     seen_ann = set()
     for ann in export["annotations"]:
         ann_id = ann.get("id")
@@ -388,6 +394,35 @@ def _from_coco(path: Path, export: dict, picked: dict[int, PickedImage], skipped
             person["segmentation"] = ann["segmentation"]
         target.persons.append(person)
     return list(found.values())
+
+
+def _is_label_studio_coco(export: dict) -> bool:
+    """A COCO file written by Label Studio's COCO export (its ``info.contributor``)."""
+    info = export.get("info")
+    return isinstance(info, dict) and info.get("contributor") == "Label Studio"
+
+
+def _refuse_grouped_persons(path: Path, export: dict) -> None:
+    """Label Studio's COCO export writes all keypoints of a task as one annotation (it ignores ``parentID``;
+    seen with label-studio 1.23.2): an image with more than one person box and keypoints would merge as
+    one person with points of several. Refused, pointing to the JSON export."""
+    boxes, points = Counter(), Counter()
+    for ann in export["annotations"]:
+        if isinstance(ann, dict) and isinstance(ann.get("image_id"), int | str):
+            (points if "keypoints" in ann else boxes)[ann["image_id"]] += 1
+    names = {
+        img.get("id"): img.get("file_name")
+        for img in export["images"]
+        if isinstance(img, dict) and isinstance(img.get("id"), int | str)
+    }
+    for image_id, n_boxes in sorted(boxes.items(), key=lambda kv: str(kv[0])):
+        if n_boxes > 1 and points[image_id]:
+            raise MergeError(
+                f"{path}: image id {image_id!r} ({names.get(image_id)!r}) has {n_boxes} person boxes, but "
+                "Label Studio's COCO export writes all keypoints of an image as one annotation (it ignores "
+                "parentID), so its persons cannot be told apart: export the project as JSON instead "
+                "(merge reads each person from parentID)"
+            )
 
 
 def _latest_annotation(task: dict):

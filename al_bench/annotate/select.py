@@ -439,17 +439,11 @@ def run_select(cfg: DictConfig) -> SelectResult:
         SelectError: bad inputs (see the module doc); ``ValueError`` from ``load_checkpoint`` for a
             checkpoint that does not fit its model config.
     """
-    from al_bench.loop.pieces import selection_context
-    from al_bench.pose.infer import predict
     from al_bench.strategies import build_strategy
 
     budget = check_inputs(cfg)
     strategy = build_strategy(cfg)
-    if getattr(strategy, "uses_labels", False):
-        raise SelectError(
-            f"strategy={cfg.strategy.name} reads ground-truth labels of the pool (uses_labels, a control "
-            "for simulations); unlabeled images have none: choose another strategy, e.g. strategy=heatmap_annoy"
-        )
+    refuse_label_strategies(cfg, strategy)
     out_dir = default_out_dir(cfg)
     start_all = time.perf_counter()
     timings: dict[str, float] = {}
@@ -459,118 +453,216 @@ def run_select(cfg: DictConfig) -> SelectResult:
         ckpt_path, ckpt_desc = resolve_checkpoint(cfg, work)
         model, model_cfg = load_model(ckpt_path, cfg)
         timings["load_model_s"] = time.perf_counter() - start
-
         start = time.perf_counter()
-        images = Path(str(cfg.images))
-        lab = ScanResult([])
-        if cfg.get("labeled"):
-            default_dir = images if images.is_dir() else (cfg.get("image_dir") or images.parent)
-            lab = load_labeled(str(cfg.labeled), cfg.get("labeled_images") or default_dir)
-        scan = scan_images(
-            images,
-            cfg.get("image_dir"),
-            exclude=out_dir if out_dir.exists() else None,
-            first_id=max(lab.ids, default=0) + 1,
-        )
-        skipped = [*scan.skipped, *lab.skipped]
-        labeled = lab.images
-        source, pool_ids, labeled_ids, pool = build_source(scan.images, labeled, work, lab.ids)
+        cands = gather_candidates(cfg, work, out_dir)
         timings["scan_s"] = time.perf_counter() - start
-        if budget > len(pool_ids):
-            raise SelectError(
-                f"budget={budget} is larger than the {len(pool_ids)} candidate images of images={images} "
-                f"({len(scan.images)} readable, {len(scan.images) - len(pool_ids)} already labeled, "
-                f"{len(scan.skipped)} skipped): lower budget to at most {len(pool_ids)}"
-            )
-        for name, reason in skipped:
+        check_budget(budget, cands)
+        for name, reason in cands.skipped:
             warnings.warn(f"al-bench-select: skipped {name}: {reason}", stacklevel=2)
-
-        rng = np.random.default_rng(int(cfg.get("seed", 0)))
-        start = time.perf_counter()  # context_s: mostly the first import of the embedders (torchvision)
-        context = selection_context(
-            cfg, model, source, pool_ids, labeled_ids, rng, predict, fingerprint([*pool, *labeled])
-        )
-        timings["context_s"] = time.perf_counter() - start
+        ids, selection = select_ids(cfg, strategy, model, cands, budget, timings)
         start = time.perf_counter()
-        selection = strategy.select(context, budget)
-        wall = time.perf_counter() - start
-        sel_timings = {k: float(v) for k, v in dict(selection.timings).items()}
-        sel_timings.setdefault("total_s", wall)
-        timings.update({f"select_{k}": v for k, v in sel_timings.items()})
-        ids = [int(i) for i in np.asarray(selection.ids, dtype=np.int64)]
-
-        start = time.perf_counter()
-        results = predict(model, source, ids, cfg, want=("results",)).results
+        picks, n_clipped = predicted_picks(cfg, model, cands, ids, selection)
         timings["preannotate_s"] = time.perf_counter() - start
-
-        by_id = {e.image_id: e for e in pool}
-        persons: dict[int, list[dict]] = {i: [] for i in ids}
-        for r in results:
-            persons.setdefault(int(r["image_id"]), []).append(r)
-        n_clipped = 0
-        for i in ids:
-            persons[i], moved = clip_persons(persons[i], by_id[i].width, by_id[i].height)
-            n_clipped += moved
-        scores = list(selection.info.get("scores") or [])
-        scores = scores if len(scores) == len(ids) else [None] * len(ids)
-        stage = STAGES.get(str(cfg.strategy.name), str(cfg.strategy.name))
-        picks = [
-            Pick(i, by_id[i].file_name, by_id[i].width, by_id[i].height, tuple(persons[i]),
-                 None if s is None else float(s))
-            for i, s in zip(ids, scores, strict=True)
-        ]  # fmt: skip
-        rows = [
-            {
-                "rank": rank,
-                "image_id": p.image_id,
-                "file_name": p.file_name,
-                "path": str(by_id[p.image_id].path),
-                "width": p.width,
-                "height": p.height,
-                "score": p.score,
-                "stage": stage,
-                "persons": len(p.persons),
-            }
-            for rank, p in enumerate(picks, start=1)
-        ]
-
-        start = time.perf_counter()
-        with atomic_output_dir(out_dir) as tmp_out:
-            write_annotation_files(
-                picks,
-                tmp_out,
-                image_url=cfg.get("image_url"),
-                model_version=f"al_bench {model_cfg.get('name')} ({ckpt_desc})",
-                min_keypoint_score=float(cfg.get("min_keypoint_score", 0.0)),
-            )
-            contact_sheet_png(
-                picks, [by_id[i].path for i in ids], tmp_out / PICKS_PNG,
-                int(cfg.contact_sheet.tile), int(cfg.contact_sheet.ncols),
-            )  # fmt: skip
-            timings["write_s"] = time.perf_counter() - start
-            timings["total_s"] = time.perf_counter() - start_all
-            summary = {
-                "strategy": str(cfg.strategy.name),
-                "budget": budget,
-                "input_images": str(images),  # not "images": load_picked reads that as a COCO list
-                "model": ckpt_desc,
-                "model_name": model_cfg.get("name"),
-                "n_candidates": len(pool_ids),
-                "n_labeled": len(labeled_ids),
-                "n_skipped": len(skipped),
-                "keypoints_clipped_into_image": n_clipped,
-                "skipped": [{"file": n, "reason": r} for n, r in skipped],
-                "timings": timings,
-                "quality": {k: float(v) for k, v in dict(selection.quality).items()},
-                "picks": rows,
-            }
-            atomic_write_json(tmp_out / PICKS_JSON, summary)
-            atomic_write_text(tmp_out / PICKS_CSV, _csv_text(rows, timings))
-            _share(tmp_out)
-    result = SelectResult(out_dir, rows, timings, skipped, len(pool_ids), len(labeled_ids))
+        rows = pick_rows(picks, cands, STAGES.get(str(cfg.strategy.name), str(cfg.strategy.name)))
+        summary = picks_summary(
+            cfg, budget, cands, (ckpt_desc, model_cfg), selection, rows, n_clipped, timings
+        )
+        model_version = f"al_bench {model_cfg.get('name')} ({ckpt_desc})"
+        write_output_folder(cfg, out_dir, picks, cands, summary, model_version, start_all)
+    result = SelectResult(out_dir, rows, timings, cands.skipped, len(cands.pool_ids), len(cands.labeled_ids))
     if cfg.get("track", True):
         result.mlflow_run_id = _track(cfg, result, ckpt_desc, budget)
     return result
+
+
+def refuse_label_strategies(cfg: DictConfig, strategy) -> None:
+    """A strategy that reads the pool's ground truth (``uses_labels``) is a :class:`SelectError`."""
+    if getattr(strategy, "uses_labels", False):
+        raise SelectError(
+            f"strategy={cfg.strategy.name} reads ground-truth labels of the pool (uses_labels, a control "
+            "for simulations); unlabeled images have none: choose another strategy, e.g. strategy=heatmap_annoy"
+        )
+
+
+@dataclass
+class Candidates:
+    """The images a selection chooses from, and the labeled ones it measures against."""
+
+    images: Path  # the images= input
+    source: object  # CocoKeypoints of candidates + labeled images (images only)
+    pool_ids: np.ndarray
+    labeled_ids: np.ndarray
+    pool: list[ImageEntry]
+    labeled: list[ImageEntry]
+    n_readable: int  # readable images of images= (before the labeled ones are removed)
+    n_scan_skipped: int  # skipped files of images=
+    skipped: list[tuple[str, str]]  # skipped files of images= and of labeled=
+    by_id: dict[int, ImageEntry] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.by_id = {e.image_id: e for e in self.pool}
+
+    def entry(self, image_id: int) -> ImageEntry:
+        """The pool entry of a candidate id."""
+        return self.by_id[image_id]
+
+
+def gather_candidates(cfg: DictConfig, work: Path, out_dir: Path) -> Candidates:
+    """Scan ``images=`` and ``labeled=``; the images-only source of both, written in ``work``."""
+    images = Path(str(cfg.images))
+    lab = ScanResult([])
+    if cfg.get("labeled"):
+        default_dir = images if images.is_dir() else (cfg.get("image_dir") or images.parent)
+        lab = load_labeled(str(cfg.labeled), cfg.get("labeled_images") or default_dir)
+    scan = scan_images(
+        images,
+        cfg.get("image_dir"),
+        exclude=out_dir if out_dir.exists() else None,
+        first_id=max(lab.ids, default=0) + 1,
+    )
+    source, pool_ids, labeled_ids, pool = build_source(scan.images, lab.images, work, lab.ids)
+    return Candidates(
+        images, source, pool_ids, labeled_ids, pool, lab.images, len(scan.images), len(scan.skipped),
+        [*scan.skipped, *lab.skipped],
+    )  # fmt: skip
+
+
+def check_budget(budget: int, cands: Candidates) -> None:
+    """``budget`` larger than the candidates is a :class:`SelectError` naming both numbers (no clamp)."""
+    n = len(cands.pool_ids)
+    if budget > n:
+        raise SelectError(
+            f"budget={budget} is larger than the {n} candidate images of images={cands.images} "
+            f"({cands.n_readable} readable, {cands.n_readable - n} already labeled, "
+            f"{cands.n_scan_skipped} skipped): lower budget to at most {n}"
+        )
+
+
+def select_ids(cfg: DictConfig, strategy, model, cands: Candidates, budget: int, timings: dict):
+    """Run the strategy as the loop does (``selection_context``, ``strategy.select``): ``(ids, selection)``.
+
+    Adds ``context_s`` and the strategy's own parts as ``select_<part>`` to ``timings``.
+    """
+    from al_bench.loop.pieces import selection_context
+    from al_bench.pose.infer import predict
+
+    rng = np.random.default_rng(int(cfg.get("seed", 0)))
+    start = time.perf_counter()  # context_s: mostly the first import of the embedders (torchvision)
+    context = selection_context(
+        cfg, model, cands.source, cands.pool_ids, cands.labeled_ids, rng, predict,
+        fingerprint([*cands.pool, *cands.labeled]),
+    )  # fmt: skip
+    timings["context_s"] = time.perf_counter() - start
+    start = time.perf_counter()
+    selection = strategy.select(context, budget)
+    wall = time.perf_counter() - start
+    sel_timings = {k: float(v) for k, v in dict(selection.timings).items()}
+    sel_timings.setdefault("total_s", wall)
+    timings.update({f"select_{k}": v for k, v in sel_timings.items()})
+    return [int(i) for i in np.asarray(selection.ids, dtype=np.int64)], selection
+
+
+def predicted_picks(cfg: DictConfig, model, cands: Candidates, ids: list[int], selection):
+    """The picks with the model's persons, keypoints clipped into the image: ``(picks, points clipped)``."""
+    from al_bench.pose.infer import predict
+
+    results = predict(model, cands.source, ids, cfg, want=("results",)).results
+    persons: dict[int, list[dict]] = {i: [] for i in ids}
+    for r in results:
+        persons.setdefault(int(r["image_id"]), []).append(r)
+    n_clipped = 0
+    for i in ids:
+        persons[i], moved = clip_persons(persons[i], cands.entry(i).width, cands.entry(i).height)
+        n_clipped += moved
+    scores = list(selection.info.get("scores") or [])
+    scores = scores if len(scores) == len(ids) else [None] * len(ids)
+    picks = [
+        Pick(i, cands.entry(i).file_name, cands.entry(i).width, cands.entry(i).height, tuple(persons[i]),
+             None if s is None else float(s))
+        for i, s in zip(ids, scores, strict=True)
+    ]  # fmt: skip
+    return picks, n_clipped
+
+
+def pick_rows(picks: Sequence[Pick], cands: Candidates, stage: str) -> list[dict]:
+    """The rows of ``picks.json`` / ``picks.csv``, ranked from 1."""
+    return [
+        {
+            "rank": rank,
+            "image_id": p.image_id,
+            "file_name": p.file_name,
+            "path": str(cands.entry(p.image_id).path),
+            "width": p.width,
+            "height": p.height,
+            "score": p.score,
+            "stage": stage,
+            "persons": len(p.persons),
+        }
+        for rank, p in enumerate(picks, start=1)
+    ]
+
+
+def picks_summary(
+    cfg: DictConfig,
+    budget: int,
+    cands: Candidates,
+    model: tuple[str, Mapping],
+    selection,
+    rows: list[dict],
+    n_clipped: int,
+    timings: dict[str, float],
+) -> dict:
+    """The ``picks.json`` content (``timings`` is the run's dict itself: later parts still land in it)."""
+    ckpt_desc, model_cfg = model
+    return {
+        "strategy": str(cfg.strategy.name),
+        "budget": budget,
+        "input_images": str(cands.images),  # not "images": load_picked reads that as a COCO list
+        "model": ckpt_desc,
+        "model_name": model_cfg.get("name"),
+        "n_candidates": len(cands.pool_ids),
+        "n_labeled": len(cands.labeled_ids),
+        "n_skipped": len(cands.skipped),
+        "keypoints_clipped_into_image": n_clipped,
+        "skipped": [{"file": n, "reason": r} for n, r in cands.skipped],
+        "timings": timings,
+        "quality": {k: float(v) for k, v in dict(selection.quality).items()},
+        "picks": rows,
+    }
+
+
+def write_output_folder(
+    cfg: DictConfig,
+    out_dir: Path,
+    picks: Sequence[Pick],
+    cands: Candidates,
+    summary: dict,
+    model_version: str,
+    start_all: float,
+) -> None:
+    """Write every output file into a temp folder that becomes ``out_dir`` at once.
+
+    ``write_s`` and ``total_s`` are added to ``summary["timings"]`` before ``picks.json`` is written.
+    """
+    timings = summary["timings"]
+    start = time.perf_counter()
+    with atomic_output_dir(out_dir) as tmp_out:
+        write_annotation_files(
+            picks,
+            tmp_out,
+            image_url=cfg.get("image_url"),
+            model_version=model_version,
+            min_keypoint_score=float(cfg.get("min_keypoint_score", 0.0)),
+        )
+        contact_sheet_png(
+            picks, [cands.entry(p.image_id).path for p in picks], tmp_out / PICKS_PNG,
+            int(cfg.contact_sheet.tile), int(cfg.contact_sheet.ncols),
+        )  # fmt: skip
+        timings["write_s"] = time.perf_counter() - start
+        timings["total_s"] = time.perf_counter() - start_all
+        atomic_write_json(tmp_out / PICKS_JSON, summary)
+        atomic_write_text(tmp_out / PICKS_CSV, _csv_text(summary["picks"], timings))
+        _share(tmp_out)
 
 
 def _track(cfg: DictConfig, result: SelectResult, ckpt_desc: str, budget: int) -> str:

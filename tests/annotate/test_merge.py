@@ -185,6 +185,45 @@ def test_merge_label_studio_coco_export(written, labeled, tmp_path):
     CocoKeypoints(tmp_path / "merged.json", tmp_path, require_keypoints=False)
 
 
+def test_label_studio_coco_export_of_several_persons_is_refused(written, labeled, tmp_path):
+    """Label Studio's COCO export (label-studio 1.23.2, seen in tests/annotate/test_label_studio_live.py)
+    writes every keypoint of an image as one annotation beside one box per person: with two boxes the
+    persons cannot be told apart, so the merge refuses and points to the JSON export."""
+    kps = [0] * 51
+    kps[0:3], kps[15:18] = [100, 51, 2], [300, 100, 2]  # person 0's nose, person 1's left shoulder
+    box = {"category_id": 0, "segmentation": [], "ignore": 0, "iscrowd": 0}
+    ls = {
+        "images": [{"id": 0, "file_name": "../x/images/000017.jpg", "width": 640, "height": 480}],
+        "categories": [
+            {"id": 0, "name": "person"},
+            {"id": 1, "name": "default", "keypoints": list(KEYPOINT_NAMES), "skeleton": []},
+        ],
+        "annotations": [
+            {"id": 0, "image_id": 0, "bbox": [70, 40, 60, 90], "area": 5400, **box},
+            {"id": 1, "image_id": 0, "bbox": [280, 80, 150, 200], "area": 30000, **box},
+            {"id": 2, "image_id": 0, "category_id": 1, "keypoints": kps, "num_keypoints": 2,
+             "bbox": [100, 51, 200, 49], "iscrowd": 0},
+        ],
+        "info": {"contributor": "Label Studio", "description": ""},
+    }  # fmt: skip
+    export = _write(tmp_path / "ls_coco.json", ls)
+    before = labeled.read_bytes()
+    with pytest.raises(
+        MergeError,
+        match=(
+            r"ls_coco.json: image id 0 \('../x/images/000017.jpg'\) has 2 person boxes, but Label Studio's "
+            r"COCO export writes all keypoints of an image as one annotation .* export the project as JSON"
+        ),
+    ):
+        merge_annotations(labeled, export, written["coco_images"])
+    assert labeled.read_bytes() == before
+    ls["annotations"].pop(1)  # one person: nothing to tell apart, it merges
+    ls["annotations"][1]["keypoints"][15:18] = [110, 100, 2]
+    ls["annotations"][1]["bbox"] = [100, 51, 10, 49]
+    report = merge_annotations(labeled, _write(export, ls), written["coco_images"], out=tmp_path / "m.json")
+    assert (report.images_added, report.persons_added, report.keypoints_added) == (1, 1, 2)
+
+
 def test_real_coco_annotations_pass_the_checks(tmp_path):
     """The fixture's real COCO file as an export (picks = its own images): every check passes on real
     annotations (boxes that leave keypoints out, segmentation areas, crowd regions, zero-keypoint persons)."""
