@@ -105,35 +105,22 @@ def peak_values(heatmaps: torch.Tensor, max_peaks: int, kernel: int = 3) -> torc
 
     Uses the 17 keypoint channels of *output-grid* heatmaps: the local maxima of their bilinear
     upsampling are exactly these grid values, without the duplicate plateau pixels. Each peak's height
-    is refined like the decoder's (:func:`refined_heights`), so a perfect peak reads ~1 wherever it lies
+    is refined like the decoder's (:func:`_log_parabola`), so a perfect peak reads ~1 wherever it lies
     in its cell. Negative activations count as 0, so ``[..., 0]`` is each keypoint's (refined) maximum.
     """
     maps = heatmaps[:, :NUM_KEYPOINTS].float().clamp_min(0)
-    heights = refined_heights(maps)
-    values = torch.where(
-        nms_mask(maps, kernel), heights, torch.zeros((), dtype=maps.dtype, device=maps.device)
-    )
+    b, k, y, x = nms_mask(maps, kernel).nonzero(as_tuple=True)
+    grid = maps.flatten(0, 1)  # (B * 17, h, w): one map per (image, keypoint)
+    kind = b * NUM_KEYPOINTS + k
+    (_, gain_x), (_, gain_y) = _refine_at(grid, kind, y, x, 1), _refine_at(grid, kind, y, x, 0)
+    values = torch.zeros_like(maps)
+    values[b, k, y, x] = maps[b, k, y, x] * torch.exp(gain_x + gain_y)  # only the peaks are refined
     flat = values.flatten(2)
-    k = min(max_peaks, flat.shape[-1])
-    top = flat.topk(k, dim=-1).values
-    if k < max_peaks:
-        top = F.pad(top, (0, max_peaks - k))
+    n = min(max_peaks, flat.shape[-1])
+    top = flat.topk(n, dim=-1).values
+    if n < max_peaks:
+        top = F.pad(top, (0, max_peaks - n))
     return top
-
-
-def refined_heights(maps: torch.Tensor) -> torch.Tensor:
-    """``(B, K, h, w)`` height of the log-parabola through every cell and its neighbours, per axis
-    (:func:`_log_parabola`); the cell's own value where the map is not concave there or at the border."""
-    gain = torch.zeros_like(maps)
-    for axis in (-1, -2):
-        size = maps.shape[axis]
-        if size < 3:
-            continue
-        centre = maps.narrow(axis, 1, size - 2)
-        left, right = maps.narrow(axis, 0, size - 2), maps.narrow(axis, 2, size - 2)
-        _, log_gain = _log_parabola(left, centre, right, torch.ones_like(centre, dtype=torch.bool))
-        gain.narrow(axis, 1, size - 2).add_(log_gain)
-    return maps * torch.exp(gain)
 
 
 def find_peaks(
