@@ -327,7 +327,7 @@ def assemble(
             slots[person_b][:] = -1
             limb_scores[person_b] = 0.0
     peak_kinds = np.repeat(np.arange(NUM_KEYPOINTS), np.diff(offsets))
-    _add_lone_peaks(slots, limb_scores, peak_kinds, owner)
+    _add_lone_peaks(slots, limb_scores, peak_kinds, owner, all_peaks[:, 2] >= params.min_mean_score)
     if params.join_reach > 0:
         _join_fragments(slots, limb_scores, all_peaks, params.join_reach)
     poses = [_to_pose(s, ls, all_peaks, params) for s, ls in zip(slots, limb_scores, strict=True)]
@@ -336,11 +336,16 @@ def assemble(
 
 
 def _add_lone_peaks(
-    slots: list[np.ndarray], limb_scores: list[float], peak_kinds: np.ndarray, owner: dict[int, int]
+    slots: list[np.ndarray],
+    limb_scores: list[float],
+    peak_kinds: np.ndarray,
+    owner: dict[int, int],
+    strong: np.ndarray,
 ) -> None:
-    """Every peak no limb took becomes a one-keypoint person, in place: COCO labels persons with a
-    single keypoint, and the score (peak value / 36) ranks such a person below every connected one."""
-    for peak in np.flatnonzero([p not in owner for p in range(len(peak_kinds))]):
+    """Every ``strong`` peak no limb took becomes a one-keypoint person, in place: COCO labels persons
+    with a single keypoint, and the score (peak value / 36) ranks such a person below every connected
+    one. A weaker peak alone would fail ``min_mean_score`` anyway (noise of an uncertain model)."""
+    for peak in np.flatnonzero([strong[p] and p not in owner for p in range(len(peak_kinds))]):
         person = np.full(NUM_KEYPOINTS, -1, dtype=np.int64)
         person[peak_kinds[peak]] = peak
         slots.append(person)
