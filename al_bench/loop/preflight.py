@@ -28,6 +28,28 @@ class OutputDirError(OSError):
     """A folder the run must write to cannot be created or written, or its disk is full."""
 
 
+PROBE_ATTEMPTS = 5
+
+
+def _probe(path: Path) -> None:
+    """Create ``path`` and write a probe file in it.
+
+    Parallel jobs of one sweep check the same folders at once, and each removes the folders it created
+    (below): a folder can vanish between one job's mkdir and its probe. That job then tries again.
+    """
+    for attempt in range(PROBE_ATTEMPTS):
+        path.mkdir(parents=True, exist_ok=True)
+        try:
+            with tempfile.NamedTemporaryFile(dir=path, prefix=".al_bench_write_probe.") as probe:
+                probe.write(b"ok")
+                probe.flush()
+                os.fsync(probe.fileno())
+            return
+        except FileNotFoundError:
+            if attempt == PROBE_ATTEMPTS - 1:
+                raise
+
+
 def check_writable(path: str | Path, key: str, min_free_mb: float = DEFAULT_MIN_FREE_MB) -> None:
     """Check that ``path`` can be created and written (a probe file) and has free space; folders
     created for the check are removed again.
@@ -43,11 +65,7 @@ def check_writable(path: str | Path, key: str, min_free_mb: float = DEFAULT_MIN_
     hint = f"set {key}=... (or AL_BENCH_OUTPUT) to a writable folder with free space"
     created = [p for p in (path, *path.parents) if not p.exists()]
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path, prefix=".al_bench_write_probe.") as probe:
-            probe.write(b"ok")
-            probe.flush()
-            os.fsync(probe.fileno())
+        _probe(path)
         free_mb = shutil.disk_usage(path).free / 2**20
     except OSError as err:
         raise OutputDirError(f"{key}={path} is not writable ({type(err).__name__}: {err}); {hint}") from err

@@ -26,6 +26,24 @@ def test_unwritable_folder_is_named_with_its_key(tmp_path):
     assert (tmp_path / "kept").is_dir() and not list((tmp_path / "kept").iterdir()), "no probe file left"
 
 
+def test_a_folder_removed_by_a_parallel_jobs_cleanup_is_probed_again(tmp_path, monkeypatch):
+    """Two jobs of a sweep check outputs/state at once; the first removes the folder it created just
+    after the second created it, so the second's probe finds no folder (seen in a default run)."""
+    target = tmp_path / "outputs" / "state"
+    real = preflight.tempfile.NamedTemporaryFile
+    calls = []
+
+    def other_job_cleans_up_first(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            shutil.rmtree(tmp_path / "outputs")  # the parallel job's "leave no trace"
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(preflight.tempfile, "NamedTemporaryFile", other_job_cleans_up_first)
+    preflight.check_writable(target, "paths.state_dir")
+    assert len(calls) == 2 and not (tmp_path / "outputs").exists()
+
+
 def test_full_disk_is_reported_before_a_run(tmp_path, monkeypatch):
     usage = namedtuple("usage", "total used free")
     monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10 * 2**30, 10 * 2**30 - 2**20, 2**20))
