@@ -56,11 +56,17 @@ def _image_error(gt: COCO, image_id: int, predictions: list[dict]) -> float:
         if not predictions or gt.getAnnIds(imgIds=[image_id], iscrowd=True):
             return 0.0
         return float(min(1.0, max(p["score"] for p in predictions)))
+    return float(1.0 - matched_oks(persons, predictions).mean())
+
+
+def matched_oks(persons: Sequence[dict], predictions: Sequence[dict]) -> np.ndarray:
+    """``(len(persons),)`` OKS of each annotated person after one-to-one greedy matching with
+    ``predictions`` (:func:`greedy_oks_match`; 0 when left unmatched)."""
     gts = [np.asarray(p["keypoints"], dtype=np.float64).reshape(17, 3) for p in persons]
     preds = [np.asarray(p["keypoints"], dtype=np.float64).reshape(17, 3)[:, :2] for p in predictions]
     oks = np.array([[object_keypoint_similarity(xy, g, p["area"]) for xy in preds] for g, p in
                     zip(gts, persons, strict=True)]).reshape(len(persons), len(preds))  # fmt: skip
-    return float(1.0 - greedy_oks_match(oks).mean())
+    return greedy_oks_match(oks)
 
 
 def image_oks_errors(gt: COCO, results: Sequence[dict], image_ids: Iterable[int]) -> np.ndarray:

@@ -21,9 +21,10 @@ import torch
 from pycocotools.coco import COCO
 
 from al_bench.data.coco import CocoKeypoints
-from al_bench.data.targets import encode_heatmaps, encode_pafs
+from al_bench.data.targets import encode_targets
 from al_bench.data.transforms import letterbox
-from al_bench.evaluate import evaluate_keypoints, greedy_oks_match, object_keypoint_similarity
+from al_bench.evaluate import evaluate_keypoints
+from al_bench.evaluate.image_error import matched_oks
 from al_bench.pose.decode import DecodeParams, decode_maps, to_coco_results
 
 # Bins of the number of labelled keypoints (inclusive bounds) in the per-count breakdown.
@@ -91,9 +92,8 @@ def encoded_results(
         keypoints = source.keypoints(image_id).copy()
         labelled = keypoints[..., 2] > 0
         keypoints[..., :2] = np.where(labelled[..., None], keypoints[..., :2] * scale + offset, 0.0)
-        heatmaps = torch.from_numpy(encode_heatmaps(keypoints, out_hw, stride, encoding.sigma))
-        pafs = torch.from_numpy(encode_pafs(keypoints, out_hw, stride, encoding.paf_width))
-        poses = decode_maps(heatmaps, pafs, stride, params)
+        heatmaps, pafs = encode_targets(keypoints, out_hw, stride, encoding.sigma, encoding.paf_width)
+        poses = decode_maps(torch.from_numpy(heatmaps), torch.from_numpy(pafs), stride, params)
         results += to_coco_results(poses, int(image_id), scale, offset)
     return results
 
@@ -144,21 +144,17 @@ def _only_keypoint_count(source: CocoKeypoints, low: int, high: int) -> tuple[CO
 
 def _person_oks(source: CocoKeypoints, results: list[dict]) -> list[dict]:
     """OKS of every ground-truth person with keypoints after one-to-one greedy matching with the decoded
-    persons of its image (:func:`~al_bench.evaluate.greedy_oks_match`; 0 when left unmatched)."""
-    by_image: dict[int, list[np.ndarray]] = {}
+    persons of its image (:func:`~al_bench.evaluate.image_error.matched_oks`; 0 when left unmatched)."""
+    by_image: dict[int, list[dict]] = {}
     for r in results:
-        xy = np.asarray(r["keypoints"], dtype=np.float64).reshape(-1, 3)[:, :2]
-        by_image.setdefault(r["image_id"], []).append(xy)
+        by_image.setdefault(r["image_id"], []).append(r)
     persons = []
     for image_id in (int(i) for i in source.image_ids):
         anns = [
             a for a in source.annotations(image_id) if not a.get("iscrowd", 0) and a.get("num_keypoints", 0)
         ]
-        detections = by_image.get(image_id, [])
-        oks = np.array([[object_keypoint_similarity(xy, np.reshape(a["keypoints"], (-1, 3)), a["area"])
-                         for xy in detections] for a in anns]).reshape(len(anns), len(detections))  # fmt: skip
-        for ann, matched in zip(anns, greedy_oks_match(oks), strict=True):
+        for ann, oks in zip(anns, matched_oks(anns, by_image.get(image_id, [])), strict=True):
             persons.append({"image_id": image_id, "annotation_id": int(ann["id"]),
                             "num_keypoints": int(ann["num_keypoints"]), "area": float(ann["area"]),
-                            "oks": float(matched)})  # fmt: skip
+                            "oks": float(oks)})  # fmt: skip
     return persons
