@@ -1,5 +1,6 @@
 """Fixtures shared by the loop, tracking and CLI tests."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -8,6 +9,13 @@ from al_bench.config_schema import register_configs
 
 # conf/ extends the schemas of al_bench/config_schema.py: every test that composes needs them stored.
 register_configs()
+
+MAX_TEST_WORKERS = 4  # each worker imports torch (~1 GB) and starts al-bench subprocesses of 1-2 threads
+
+
+def pytest_xdist_auto_num_workers(config) -> int:
+    """``-n auto`` (pyproject addopts): one worker per core, at most MAX_TEST_WORKERS."""
+    return max(1, min(os.cpu_count() or 1, MAX_TEST_WORKERS))
 
 
 @pytest.fixture(scope="session")
