@@ -190,13 +190,15 @@ class CocoKeypoints:
         self._image(image_id)
         return list(self.coco.imgToAnns.get(int(image_id), ()))
 
-    def keypoints(self, image_id: int) -> np.ndarray:
-        """``(P, 17, 3)`` float32 keypoints of the non-crowd persons with ``num_keypoints > 0``."""
-        people = [
-            a["keypoints"]
-            for a in self.annotations(image_id)
-            if not a.get("iscrowd", 0) and a.get("num_keypoints", 0) > 0
+    def persons(self, image_id: int) -> list[dict]:
+        """The annotations of ``image_id`` that COCOeval scores: non-crowd, ``num_keypoints > 0``."""
+        return [
+            a for a in self.annotations(image_id) if not a.get("iscrowd", 0) and a.get("num_keypoints", 0) > 0
         ]
+
+    def keypoints(self, image_id: int) -> np.ndarray:
+        """``(P, 17, 3)`` float32 keypoints of :meth:`persons`."""
+        people = [a["keypoints"] for a in self.persons(image_id)]
         return np.asarray(people, dtype=np.float32).reshape(-1, NUM_KEYPOINTS, 3)
 
     def attributes(self, image_id: int) -> dict:

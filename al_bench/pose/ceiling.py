@@ -150,9 +150,7 @@ def _person_oks(source: CocoKeypoints, results: list[dict]) -> list[dict]:
         by_image.setdefault(r["image_id"], []).append(r)
     persons = []
     for image_id in (int(i) for i in source.image_ids):
-        anns = [
-            a for a in source.annotations(image_id) if not a.get("iscrowd", 0) and a.get("num_keypoints", 0)
-        ]
+        anns = source.persons(image_id)
         for ann, oks in zip(anns, matched_oks(anns, by_image.get(image_id, [])), strict=True):
             persons.append({"image_id": image_id, "annotation_id": int(ann["id"]),
                             "num_keypoints": int(ann["num_keypoints"]), "area": float(ann["area"]),
