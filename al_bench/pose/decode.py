@@ -1,12 +1,14 @@
 """Bottom-up decoding of OpenPose outputs into COCO keypoint results.
 
-1. Heatmaps and PAFs are upsampled (bilinear, in torch) from the output grid to input resolution; with
-   ``align_corners=False`` input pixel ``i`` samples the output grid at ``(i - (stride-1)/2) / stride``,
-   exactly the cell-centre convention of :func:`al_bench.data.targets.cell_centers`.
-2. Keypoint candidates are NMS peaks (local maxima over ``nms_kernel`` x ``nms_kernel`` pixels) above
-   ``peak_threshold``, at most ``max_candidates`` per keypoint type (the strongest), refined to sub-pixel
-   precision by a parabola through the log of the neighbours; a peak's value is the parabola's height
-   (exact for a Gaussian), so a perfect peak reads ~1 wherever it lies in its cell.
+1. Keypoint candidates are NMS peaks of the *output-grid* heatmaps: the grid nodes that are maxima of the
+   maps' bilinear upsampling within ``nms_kernel`` x ``nms_kernel`` input pixels (:func:`nms_mask`, the
+   same peaks as NMS on the upsampled maps, without upsampling 17 maps to input resolution) above
+   ``peak_threshold``, at most ``max_candidates`` per keypoint type (the strongest), found for a whole
+   batch at once (:func:`grid_peaks`). Each is refined to sub-pixel precision by a parabola through the
+   log of its neighbours; a peak's value is the parabola's height (exact for a Gaussian), so a perfect
+   peak reads ~1 wherever it lies in its cell. Cell ``c`` is input pixel ``c * stride + (stride - 1) / 2``
+   (:func:`al_bench.data.targets.cell_centers`).
+2. PAFs are read where a limb's samples fall as their bilinear upsampling would give them (:func:`paf_at`).
 3. Every candidate pair of a limb is scored by the line integral of the limb's PAF along the segment
    (``paf_samples`` points): mean projection onto the segment direction plus a distance prior
    ``min(0, distance_prior * input_size / length - 1)``; a pair is valid when more than
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -44,7 +47,7 @@ class DecodeParams:
     """Decoder settings (config group ``infer``, key ``decode``); the defaults are documented in the module."""
 
     peak_threshold: float = 0.1
-    nms_kernel: int = 5
+    nms_kernel: int = 7
     max_candidates: int = 32
     subpixel: bool = True
     paf_samples: int = 10
@@ -75,107 +78,120 @@ class Pose:
     score: float
 
 
-def upsample(maps: torch.Tensor, stride: int) -> torch.Tensor:
-    """Bilinear upsampling ``(B, C, h, w) -> (B, C, h*stride, w*stride)`` on the cell-centre convention."""
-    if stride == 1:
-        return maps
-    return F.interpolate(maps, scale_factor=stride, mode="bilinear", align_corners=False)
+def nms_mask(heatmaps: torch.Tensor, reach: float = 1.0) -> torch.Tensor:
+    """Boolean mask of the grid nodes of ``(B, K, H, W)`` maps that are maxima of the maps' bilinear
+    interpolant within ``reach`` cells (``0 < reach <= 1``) along each axis.
 
-
-def nms_mask(heatmaps: torch.Tensor, kernel: int) -> torch.Tensor:
-    """Boolean mask of local maxima (``(B, K, H, W)`` maps, ``kernel`` x ``kernel`` window).
-
-    The same as comparing with ``max_pool2d(kernel, stride=1, padding=kernel // 2)``, computed as a
-    separable running maximum over shifted views: on CPU, stride-1 max pooling is ~25x slower.
+    The interpolant is multilinear on each cell, so its maximum over the window's part in one cell lies
+    at one of that part's corners: a node ``n`` with edge neighbours ``a``, ``b`` and diagonal neighbour
+    ``c`` in a quadrant must beat ``(1 - t) n + t a`` (so ``n >= a``), the same for ``b``, and
+    ``(1 - t)^2 n + t (1 - t) (a + b) + t^2 c`` (so ``(2 - t) n >= (1 - t) (a + b) + t c``), ``t = reach``.
+    ``reach`` 1 is 3 x 3 max pooling; a smaller reach keeps a peak next to a stronger diagonal neighbour
+    (two people's keypoints one cell apart) and drops more of the noise on a blob's shoulder. Ties with
+    an edge neighbour: the first node in raster order wins, so a plateau gives one peak, not two.
     """
+    t = float(reach)
+    if not 0.0 < t <= 1.0:
+        raise ValueError(f"nms reach must be in (0, 1] cells, got {reach}")
     h, w = heatmaps.shape[-2:]
-    half = kernel // 2
-    padded = F.pad(heatmaps, (half, half, half, half), value=float("-inf"))
-    rows = padded[..., :, :w]
-    for dx in range(1, 2 * half + 1):
-        rows = torch.maximum(rows, padded[..., :, dx : dx + w])
-    pooled = rows[..., :h, :]
-    for dy in range(1, 2 * half + 1):
-        pooled = torch.maximum(pooled, rows[..., dy : dy + h, :])
-    return heatmaps == pooled
+    low = torch.finfo(heatmaps.dtype).min / 8  # finite: (1 - t) * pad must stay finite at t = 1
+    padded = F.pad(heatmaps, (1, 1, 1, 1), value=low)
+
+    def at(dy: int, dx: int) -> torch.Tensor:
+        return padded[..., 1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w]
+
+    mask = (heatmaps > at(-1, 0)) & (heatmaps > at(0, -1)) & (heatmaps >= at(1, 0)) & (heatmaps >= at(0, 1))
+    for dy in (-1, 1):
+        for dx in (-1, 1):
+            if t == 1.0:  # the same condition without the arithmetic: 3 x 3 max pooling
+                mask &= heatmaps >= at(dy, dx)
+            else:
+                mask &= (2 - t) * heatmaps >= (1 - t) * (at(dy, 0) + at(0, dx)) + t * at(dy, dx)
+    return mask
 
 
-def peak_values(heatmaps: torch.Tensor, max_peaks: int, kernel: int = 3) -> torch.Tensor:
+def nms_reach(kernel_px: int, stride: int) -> float:
+    """The NMS window of ``kernel_px`` input pixels (``infer.decode.nms_kernel``) in output cells: what
+    NMS over that window of the maps upsampled to input resolution compares, at most one cell."""
+    if kernel_px < 3:
+        raise ValueError(f"infer.decode.nms_kernel must be >= 3 input pixels, got {kernel_px}")
+    return min((kernel_px // 2) / stride, 1.0)
+
+
+@dataclass
+class GridPeaks:
+    """NMS peaks of a batch of heatmaps, one row per peak, grouped by image then keypoint type, each group
+    strongest first: ``image``, ``kind`` (int64), ``x``, ``y`` (output cells, refined) and ``value``
+    (refined height) ``(n,)`` tensors."""
+
+    image: torch.Tensor
+    kind: torch.Tensor
+    x: torch.Tensor
+    y: torch.Tensor
+    value: torch.Tensor
+
+
+def grid_peaks(heatmaps: torch.Tensor, reach: float, threshold: float, subpixel: bool = True) -> GridPeaks:
+    """Every NMS peak (:func:`nms_mask` with ``reach`` cells) above ``threshold`` of the 17 keypoint
+    channels of ``(B, >=17, h, w)`` output-grid heatmaps, refined by :func:`_log_parabola` along each axis
+    when ``subpixel`` (else at cell centres, with the grid sample as value). Negative activations count
+    as 0."""
+    maps = heatmaps[:, :NUM_KEYPOINTS].float().clamp_min(0)
+    image, kind, cy, cx = (nms_mask(maps, reach) & (maps > threshold)).nonzero(as_tuple=True)
+    value, x, y = maps[image, kind, cy, cx], cx.float(), cy.float()
+    if subpixel and len(kind):
+        grid = maps.flatten(0, 1)  # (B * 17, h, w): one map per (image, keypoint)
+        channel = image * NUM_KEYPOINTS + kind
+        (dx, gain_x), (dy, gain_y) = (
+            _refine_at(grid, channel, cy, cx, 1),
+            _refine_at(grid, channel, cy, cx, 0),
+        )
+        # The height of the refined peak, not of the grid sample: a perfect peak reads ~1 wherever it
+        # sits in its cell (a grid sample reads down to exp(-1 / (8 sigma^2)) per axis, sigma in cells).
+        x, y, value = x + dx, y + dy, value * torch.exp(gain_x + gain_y)
+    # Grouped by (image, kind) (nonzero's order already), strongest first within a group, ties in raster
+    # order: one stable sort on channel + (1 - value / bound), a key in [channel, channel + 1).
+    channel = (image * NUM_KEYPOINTS + kind).double()
+    bound = float(value.max()) * 1.0001 + 1e-12 if len(value) else 1.0
+    order = torch.argsort(channel + (1.0 - value.double() / bound), stable=True)
+    return GridPeaks(image[order], kind[order], x[order], y[order], value[order])
+
+
+def peak_values(heatmaps: torch.Tensor, max_peaks: int) -> torch.Tensor:
     """Per-keypoint NMS peak heights, sorted descending, padded with 0: ``(B, 17, max_peaks)``.
 
-    Uses the 17 keypoint channels of *output-grid* heatmaps: the local maxima of their bilinear
-    upsampling are exactly these grid values, without the duplicate plateau pixels. Each peak's height
-    is refined like the decoder's (:func:`_log_parabola`), so a perfect peak reads ~1 wherever it lies
-    in its cell. Negative activations count as 0, so ``[..., 0]`` is each keypoint's (refined) maximum.
+    The 3 x 3 maxima of :func:`grid_peaks` (refined heights: a perfect peak reads ~1 wherever it lies in
+    its cell) with no threshold, so ``[..., 0]`` is each keypoint's (refined) maximum and an all-zero map
+    gives zeros.
     """
-    maps = heatmaps[:, :NUM_KEYPOINTS].float().clamp_min(0)
-    b, k, y, x = nms_mask(maps, kernel).nonzero(as_tuple=True)
-    grid = maps.flatten(0, 1)  # (B * 17, h, w): one map per (image, keypoint)
-    kind = b * NUM_KEYPOINTS + k
-    (_, gain_x), (_, gain_y) = _refine_at(grid, kind, y, x, 1), _refine_at(grid, kind, y, x, 0)
-    values = torch.zeros_like(maps)
-    values[b, k, y, x] = maps[b, k, y, x] * torch.exp(gain_x + gain_y)  # only the peaks are refined
-    flat = values.flatten(2)
-    n = min(max_peaks, flat.shape[-1])
-    top = flat.topk(n, dim=-1).values
-    if n < max_peaks:
-        top = F.pad(top, (0, max_peaks - n))
-    return top
+    peaks = grid_peaks(heatmaps, 1.0, threshold=0.0)
+    b = heatmaps.shape[0]
+    values = torch.zeros(b * NUM_KEYPOINTS, max_peaks, device=heatmaps.device)
+    channel = peaks.image * NUM_KEYPOINTS + peaks.kind
+    rank = torch.arange(len(channel), device=channel.device) - torch.searchsorted(channel, channel)
+    # rank: position within its (image, keypoint) group, strongest first
+    keep = rank < max_peaks
+    values[channel[keep], rank[keep]] = peaks.value[keep]
+    return values.view(b, NUM_KEYPOINTS, max_peaks)
 
 
-def find_peaks(
-    heatmaps: torch.Tensor, heatmaps_up: torch.Tensor, stride: int, params: DecodeParams
-) -> list[np.ndarray]:
-    """Keypoint candidates of one image.
-
-    Peaks are NMS maxima of the input-resolution maps ``heatmaps_up``. The maxima of a bilinear
-    interpolant sit on the output grid's nodes (and, for an even stride, on two-pixel plateaus between
-    input pixels), so each peak is snapped to its output cell, duplicates are dropped, and the position
-    is refined on the output grid ``heatmaps`` with a log-parabola (exact for a Gaussian peak) when
-    ``params.subpixel``.
-
-    Args:
-        heatmaps: ``(>=17, h, w)`` output-grid heatmaps.
-        heatmaps_up: the same maps upsampled to ``(>=17, h*stride, w*stride)``.
-        stride: input pixels per output cell.
-        params: decoder settings.
-
-    Returns:
-        One ``(n_k, 3)`` float32 array ``x, y, value`` (input pixels) per keypoint type.
-    """
-    maps_up = heatmaps_up[:NUM_KEYPOINTS].float()
-    is_peak = nms_mask(maps_up[None], params.nms_kernel)[0] & (maps_up > params.peak_threshold)
-    kind, ys, xs = is_peak.nonzero(as_tuple=True)
-    values = maps_up[kind, ys, xs]
-    grid = heatmaps[:NUM_KEYPOINTS].float()
-    h, w = grid.shape[-2:]
+def find_peaks_batch(heatmaps: torch.Tensor, stride: int, params: DecodeParams) -> list[list[np.ndarray]]:
+    """Keypoint candidates of a batch of ``(B, >=17, h, w)`` output-grid heatmaps: per image, one
+    ``(n_k, 3)`` float32 array ``x, y, value`` (input pixels) per keypoint type, strongest first, at most
+    ``params.max_candidates`` (the cap bounds an untrained model's cost)."""
+    peaks = grid_peaks(heatmaps, nms_reach(params.nms_kernel, stride), params.peak_threshold, params.subpixel)
     centre = (stride - 1) / 2.0
-    cx = torch.round((xs.float() - centre) / stride).long().clamp(0, w - 1)
-    cy = torch.round((ys.float() - centre) / stride).long().clamp(0, h - 1)
-    # One candidate per (keypoint, cell): keep the strongest pixel of each plateau.
-    key = (kind * h + cy) * w + cx
-    order = torch.argsort(values, descending=True, stable=True)
-    _, first = np.unique(key[order].cpu().numpy(), return_index=True)
-    keep = order[torch.from_numpy(np.sort(first))]
-    kind, cx, cy, values = kind[keep], cx[keep], cy[keep], values[keep]
-    fx, fy = cx.float(), cy.float()
-    if params.subpixel and len(kind):
-        (dx, gain_x), (dy, gain_y) = _refine_at(grid, kind, cy, cx, 1), _refine_at(grid, kind, cy, cx, 0)
-        fx, fy = fx + dx, fy + dy
-        # The height of the refined peak, not of the grid sample: a perfect peak reads ~1 wherever it
-        # sits in its cell (a grid sample reads down to exp(-stride^2 / 4 sigma^2) per axis).
-        values = grid[kind, cy, cx] * torch.exp(gain_x + gain_y)
-        order = torch.argsort(values, descending=True, stable=True)  # strongest first, refined
-        kind, fx, fy, values = kind[order], fx[order], fy[order], values[order]
-    table = (
-        torch.stack([fx * stride + centre, fy * stride + centre, values], dim=1)
-        .cpu()
-        .numpy()
-        .astype(np.float32)
-    )
-    kind_np = kind.cpu().numpy()
-    # Candidates are in descending value order: the cap keeps the strongest (bounds an untrained model's cost).
-    return [table[kind_np == k][: params.max_candidates] for k in range(NUM_KEYPOINTS)]
+    table = torch.stack([peaks.x * stride + centre, peaks.y * stride + centre, peaks.value], dim=1)
+    table = table.cpu().numpy().astype(np.float32)
+    channel = (peaks.image * NUM_KEYPOINTS + peaks.kind).cpu().numpy()
+    bounds = np.searchsorted(channel, np.arange(heatmaps.shape[0] * NUM_KEYPOINTS + 1))
+    groups = [table[lo : min(hi, lo + params.max_candidates)] for lo, hi in pairwise(bounds)]
+    return [groups[i : i + NUM_KEYPOINTS] for i in range(0, len(groups), NUM_KEYPOINTS)]
+
+
+def find_peaks(heatmaps: torch.Tensor, stride: int, params: DecodeParams) -> list[np.ndarray]:
+    """Keypoint candidates of one image's ``(>=17, h, w)`` heatmaps (:func:`find_peaks_batch`)."""
+    return find_peaks_batch(heatmaps[None], stride, params)[0]
 
 
 def _log_parabola(left: torch.Tensor, centre: torch.Tensor, right: torch.Tensor, usable: torch.Tensor):
@@ -219,7 +235,7 @@ def paf_at(pafs: np.ndarray, channel: np.ndarray, points: np.ndarray, stride: in
     """Values of output-grid ``pafs`` ``(C, h, w)`` at input pixels ``points`` ``(P, S, 2)`` (rounded to
     the nearest pixel, clipped to the input), one channel per row: ``channel`` ``(P,)``.
 
-    Exactly what indexing the bilinear upsampling (:func:`upsample`) at those pixels gives, without
+    Exactly what indexing the bilinear upsampling (``align_corners=False``) at those pixels gives, without
     upsampling all 38 channels: the sampler of ``align_corners=False`` maps pixel ``i`` to grid
     coordinate ``max((i + 0.5) / stride - 0.5, 0)`` and blends its two neighbours (clamped at the edge).
     """
@@ -345,7 +361,9 @@ def _add_lone_peaks(
     """Every ``strong`` peak no limb took becomes a one-keypoint person, in place: COCO labels persons
     with a single keypoint, and the score (peak value / 36) ranks such a person below every connected
     one. A weaker peak alone would fail ``min_mean_score`` anyway (noise of an uncertain model)."""
-    for peak in np.flatnonzero([strong[p] and p not in owner for p in range(len(peak_kinds))]):
+    owned = np.zeros(len(peak_kinds), dtype=bool)
+    owned[list(owner)] = True
+    for peak in np.flatnonzero(strong & ~owned):
         person = np.full(NUM_KEYPOINTS, -1, dtype=np.int64)
         person[peak_kinds[peak]] = peak
         slots.append(person)
@@ -458,12 +476,23 @@ def _to_pose(
     return Pose(keypoints, score)
 
 
+def decode_batch(
+    heatmaps: torch.Tensor, pafs: torch.Tensor, stride: int, params: DecodeParams
+) -> list[list[Pose]]:
+    """Decode a batch of output-grid maps ``(B, 18, h, w)``, ``(B, 38, h, w)`` into poses (input pixels).
+
+    Peaks are found for the whole batch at once; assembly runs per image (the distance prior's side is the
+    input's longer side, ``stride`` times the grid's).
+    """
+    side = float(stride * max(heatmaps.shape[-2:]))
+    peaks = find_peaks_batch(heatmaps, stride, params)
+    pafs_np = pafs.float().cpu().numpy()
+    return [assemble(p, pafs_np[i], stride, params, side) for i, p in enumerate(peaks)]
+
+
 def decode_maps(heatmaps: torch.Tensor, pafs: torch.Tensor, stride: int, params: DecodeParams) -> list[Pose]:
     """Decode one image's output-grid maps ``(18, h, w)``, ``(38, h, w)`` into poses in input pixels."""
-    heatmaps_up = upsample(heatmaps[None, :NUM_KEYPOINTS].float(), stride)[0]
-    side = float(max(heatmaps_up.shape[-2:]))
-    peaks = find_peaks(heatmaps, heatmaps_up, stride, params)
-    return assemble(peaks, pafs.float().cpu().numpy(), stride, params, side)
+    return decode_batch(heatmaps[None], pafs[None], stride, params)[0]
 
 
 def to_coco_results(poses: list[Pose], image_id: int, scale: float, offset: np.ndarray) -> list[dict]:

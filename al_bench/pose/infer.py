@@ -22,7 +22,7 @@ from al_bench.data.skeleton import LIMBS, NUM_KEYPOINTS, flip_permutation
 from al_bench.data.targets import cell_centers
 from al_bench.data.transforms import PAD_RGB, normalize
 from al_bench.devices import resolve_device
-from al_bench.pose.decode import DecodeParams, decode_maps, peak_values, to_coco_results
+from al_bench.pose.decode import DecodeParams, decode_batch, peak_values, to_coco_results
 from al_bench.pose.models import PoseNet
 from al_bench.pose.train import source_image_cache
 
@@ -221,8 +221,7 @@ def predict(
         if "peaks" in want:
             peaks.append(peak_values(heat, max_peaks).cpu())
         if "results" in want:
-            for i in range(x.shape[0]):
-                poses = decode_maps(heat[i], paf[i], model.stride, params)
+            for i, poses in enumerate(decode_batch(heat, paf, model.stride, params)):
                 offset = batch["offset"][i].numpy()
                 results += to_coco_results(poses, int(batch["image_id"][i]), float(batch["scale"][i]), offset)
     return Predictions(

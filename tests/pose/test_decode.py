@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from al_bench.data.skeleton import FLIP_PAIRS, NUM_KEYPOINTS, flip_permutation
 from al_bench.data.targets import encode_targets
@@ -12,11 +13,11 @@ from al_bench.pose.decode import (
     DecodeParams,
     decode_maps,
     find_peaks,
+    find_peaks_batch,
     nms_mask,
     paf_at,
     peak_values,
     to_coco_results,
-    upsample,
 )
 from al_bench.pose.infer import _flip_channel_maps
 from al_bench.pose.train import target_encoding
@@ -169,26 +170,69 @@ def test_flip_channel_maps_undo_a_horizontal_flip_of_the_targets():
 def test_candidates_are_capped_to_the_strongest_per_keypoint():
     torch.manual_seed(0)
     noise = torch.rand(18, 32, 32)  # an untrained model's maps: many local maxima
-    heatmaps_up = upsample(noise[None], 4)[0]
-    peaks = find_peaks(noise, heatmaps_up, 4, DecodeParams(max_candidates=5))
-    uncapped = find_peaks(noise, heatmaps_up, 4, DecodeParams(max_candidates=10_000))
+    peaks = find_peaks(noise, 4, DecodeParams(max_candidates=5))
+    uncapped = find_peaks(noise, 4, DecodeParams(max_candidates=10_000))
     for capped, full in zip(peaks, uncapped, strict=True):
         assert len(full) > 5 and len(capped) == 5
         np.testing.assert_array_equal(capped, full[:5])
         assert np.all(np.diff(full[:, 2]) <= 0)  # strongest first
 
 
-@pytest.mark.parametrize("kernel", [1, 3, 5, 7])
-def test_nms_mask_equals_stride_one_max_pooling(kernel):
+def test_nms_mask_at_one_cell_is_3x3_max_pooling_and_keeps_one_node_of_a_plateau():
     maps = torch.rand(2, 3, 19, 13)
-    maps[0, 0, 4, :3] = 0.9  # a plateau: ties count as maxima, as with max pooling
-    pooled = torch.nn.functional.max_pool2d(maps, kernel, stride=1, padding=kernel // 2)
-    assert torch.equal(nms_mask(maps, kernel), maps == pooled)
+    pooled = torch.nn.functional.max_pool2d(maps, 3, stride=1, padding=1)
+    assert torch.equal(nms_mask(maps, 1.0), maps == pooled)  # no ties: the same maxima
+    maps[0, 0, 4, 3:6] = 2.0  # plateaus above everything: only their first node in raster order
+    maps[1, 2, 7:9, 5] = 2.0
+    for reach in (0.25, 1.0):
+        mask = nms_mask(maps, reach)
+        assert mask[0, 0, 4, 3:6].tolist() == [True, False, False]
+        assert mask[1, 2, 7:9, 5].tolist() == [True, False]
+
+
+@pytest.mark.parametrize("reach", [0.25, 0.5, 0.75, 1.0])
+def test_nms_mask_finds_the_maxima_of_the_bilinear_interpolant_within_reach(reach):
+    maps = torch.rand(1, 2, 12, 10, dtype=torch.float64)
+    h, w = maps.shape[-2:]
+    offsets = torch.linspace(-reach, reach, 9, dtype=torch.float64)
+    dy, dx = torch.meshgrid(offsets, offsets, indexing="ij")
+    ys, xs = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    py = (ys[..., None, None] + dy).clamp(0, h - 1)  # (h, w, 9, 9) sample points, clamped like upsampling
+    px = (xs[..., None, None] + dx).clamp(0, w - 1)
+    grid = torch.stack([2 * px / (w - 1) - 1, 2 * py / (h - 1) - 1], dim=-1).reshape(1, h * w, 81, 2)
+    dense = F.grid_sample(maps, grid, mode="bilinear", align_corners=True).reshape(1, 2, h, w, 81)
+    expected = (maps[..., None] >= dense - 1e-12).all(dim=-1)
+    assert torch.equal(nms_mask(maps, reach), expected)
+    with pytest.raises(ValueError, match="reach"):
+        nms_mask(maps, 0.0)
+
+
+def test_batch_peaks_equal_each_image_alone_and_peak_values_read_them():
+    torch.manual_seed(1)
+    maps = torch.rand(3, 18, 16, 20)
+    maps[1] = 0.0  # an image with no peak at all
+    params = DecodeParams(peak_threshold=0.5, nms_kernel=17)  # +-8 px at stride 8: the 3 x 3 maxima
+    batch = find_peaks_batch(maps, 8, params)
+    assert len(batch) == 3 and all(len(image) == 17 for image in batch)
+    for image, alone in zip(batch, (find_peaks(m, 8, params) for m in maps), strict=True):
+        for got, want in zip(image, alone, strict=True):
+            np.testing.assert_array_equal(got, want)
+    assert all(len(k) == 0 for k in batch[1])
+    top = peak_values(maps, max_peaks=2)  # 3 x 3 maxima, no threshold, same refined heights
+    for i in (0, 2):
+        for k in range(17):
+            strongest = batch[i][k][:2, 2]
+            np.testing.assert_allclose(top[i, k, : len(strongest)].numpy(), strongest, rtol=1e-6)
+    assert torch.all(top[1] == 0)
+    with pytest.raises(ValueError, match="infer.decode.nms_kernel"):
+        find_peaks_batch(maps, 8, DecodeParams(nms_kernel=1))
 
 
 def test_paf_at_reads_the_bilinear_upsampling_at_the_rounded_pixel():
     pafs = np.random.default_rng(0).normal(size=(4, 8, 6)).astype(np.float32)
-    up = upsample(torch.from_numpy(pafs)[None], 4)[0].numpy()
+    up = F.interpolate(torch.from_numpy(pafs)[None], scale_factor=4, mode="bilinear", align_corners=False)[
+        0
+    ].numpy()
     points = np.random.default_rng(1).uniform(-3, 35, size=(4, 7, 2)).astype(np.float32)
     channel = np.array([0, 1, 2, 3])
     ix = np.clip(np.rint(points[..., 0]), 0, 23).astype(int)
