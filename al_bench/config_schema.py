@@ -151,6 +151,7 @@ class InferConfig:
     max_peaks: int = MISSING
     flip: bool = MISSING
     scales: list[float] = MISSING
+    resize: str = MISSING  # long_side (letterbox square) | height (OpenPose's test protocol)
     decode: DecodeConfig = field(default_factory=DecodeConfig)
 
 

@@ -17,8 +17,10 @@ from torch.utils.data import Dataset, default_collate
 from al_bench.data.image_cache import ImageCache
 from al_bench.data.targets import encode_targets
 from al_bench.data.transforms import (
+    PAD_RGB,
     AugmentConfig,
     InputTransform,
+    fit_height,
     letterbox,
     letterbox_matrix,
     load_image,
@@ -193,3 +195,45 @@ class PoseDataset(Dataset):
 
 # Every item field has a fixed shape, so torch's default collate batches them.
 collate = default_collate
+
+
+class HeightResizedImages(Dataset):
+    """Model inputs by OpenPose's test protocol (``infer.resize: height``): each image's height resized to
+    ``input_size``, aspect kept, the width padded to a multiple of ``stride`` (:func:`fit_height`). Items
+    have ``image`` (normalised, ``(3, input_size, W_i)``), ``image_id``, ``scale`` and ``offset`` as
+    :class:`PoseDataset`'s, and ``input_width`` ``W_i``; batch them with :func:`collate_widths`. No augmentation, no targets, no image
+    cache (the cache holds letterboxed squares)."""
+
+    def __init__(self, source, image_ids: Sequence[int], input_size: int, stride: int) -> None:
+        self.source, self.image_ids = source, [int(i) for i in image_ids]
+        self.input_size, self.stride = int(input_size), int(stride)
+
+    def __len__(self) -> int:
+        return len(self.image_ids)
+
+    def __getitem__(self, index: int) -> dict:
+        image_id = self.image_ids[index]
+        width, height = self.source.image_size(image_id)
+        scale, offset, out_size = fit_height(width, height, self.input_size, self.stride)
+        img, to_loaded = load_image(self.source.image_path(image_id), scale)
+        to_input = np.array([[scale, 0, offset[0]], [0, scale, offset[1]], [0, 0, 1]], dtype=np.float64)
+        image = np.asarray(warp_image(img, to_input @ np.linalg.inv(to_loaded), out_size))
+        return {
+            "image": torch.from_numpy(normalize(image)),
+            "image_id": image_id,
+            "scale": float(scale),
+            "offset": torch.from_numpy(offset),
+            "input_width": out_size[0],
+        }
+
+
+def collate_widths(items: list[dict]) -> dict:
+    """Batch :class:`HeightResizedImages` items: inputs padded on the right to the widest with the
+    letterbox padding colour (normalises to ~0, as the stride padding of multi-scale test)."""
+    width = max(item["image"].shape[-1] for item in items)
+    pad = torch.from_numpy(normalize(np.asarray([[PAD_RGB]], dtype=np.uint8)))  # (3, 1, 1)
+    images = pad.expand(len(items), 3, items[0]["image"].shape[-2], width).clone()
+    for i, item in enumerate(items):
+        images[i, :, :, : item["image"].shape[-1]] = item["image"]
+    rest = default_collate([{k: v for k, v in item.items() if k != "image"} for item in items])
+    return {"image": images, **rest}

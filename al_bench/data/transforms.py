@@ -75,6 +75,15 @@ def letterbox(width: int, height: int, size: int) -> tuple[float, np.ndarray]:
     return float(scale), (pad + 0.5 * scale - 0.5).astype(np.float32)
 
 
+def fit_height(width: int, height: int, size: int, stride: int) -> tuple[float, np.ndarray, tuple[int, int]]:
+    """OpenPose's test-time resize: the height to ``size``, aspect kept, the width padded on the right to a
+    multiple of ``stride``. Returns ``scale``, ``offset`` (as :func:`letterbox`: ``input_xy = original_xy *
+    scale + offset``, pixel-centred) and the input's ``(width, height)``."""
+    scale = size / height
+    out_width = max(stride, -(-round(width * scale) // stride) * stride)
+    return float(scale), np.full(2, 0.5 * scale - 0.5, dtype=np.float32), (out_width, size)
+
+
 def letterbox_matrix(width: int, height: int, size: int) -> np.ndarray:
     """``(3, 3)`` pixel-centred map original -> input of :func:`letterbox`."""
     return _scale_matrix(*letterbox(width, height, size))
@@ -123,9 +132,14 @@ def load_image(path, target_scale: float) -> tuple[Image.Image, np.ndarray]:
 
 
 def warp_image(
-    img: Image.Image, loaded_to_input: np.ndarray, size: int, fill=PAD_RGB, resample=Image.BILINEAR
+    img: Image.Image,
+    loaded_to_input: np.ndarray,
+    size: int | tuple[int, int],
+    fill=PAD_RGB,
+    resample=Image.BILINEAR,
 ) -> Image.Image:
-    """Warp ``img`` into a ``size x size`` input with the pixel-centred map ``loaded_to_input``.
+    """Warp ``img`` into a ``size x size`` (or ``(width, height)``) input with the pixel-centred map
+    ``loaded_to_input``.
 
     Large downscales are first done by an antialiased resize (bilinear warping alone would alias).
     """
@@ -140,7 +154,8 @@ def warp_image(
     # Pillow wants the inverse map (output -> source) in its own convention (pixel centres at i + 0.5).
     shift = np.array([[1, 0, 0.5], [0, 1, 0.5], [0, 0, 1]], dtype=np.float64)
     inverse = shift @ np.linalg.inv(matrix) @ np.linalg.inv(shift)
-    return img.transform((size, size), Image.AFFINE, tuple(inverse[:2].reshape(-1)), resample, fillcolor=fill)
+    out_size = (size, size) if isinstance(size, int) else tuple(size)
+    return img.transform(out_size, Image.AFFINE, tuple(inverse[:2].reshape(-1)), resample, fillcolor=fill)
 
 
 def letterbox_image(path, width: int, height: int, size: int) -> np.ndarray:

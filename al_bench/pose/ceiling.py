@@ -22,7 +22,7 @@ from pycocotools.coco import COCO
 
 from al_bench.data.coco import CocoKeypoints
 from al_bench.data.targets import encode_targets
-from al_bench.data.transforms import letterbox
+from al_bench.data.transforms import fit_height, letterbox
 from al_bench.evaluate import evaluate_keypoints
 from al_bench.evaluate.image_error import matched_oks
 from al_bench.pose.decode import DecodeParams, decode_maps, to_coco_results
@@ -65,11 +65,13 @@ class CeilingReport:
 
 
 def configured_ceiling_ap(cfg, source: CocoKeypoints) -> float:
-    """The ceiling AP of a run's configured encoding (``model``) and decoder (``infer.decode``) on ``source``."""
+    """The ceiling AP of a run's configured encoding (``model``), test resize (``infer.resize``) and decoder
+    (``infer.decode``) on ``source``."""
     from al_bench.pose.train import target_encoding
 
     sigma, paf_width = target_encoding(cfg)
-    encoding = Encoding(int(cfg.model.input_size), int(cfg.model.stride), sigma, paf_width)
+    resize = str(cfg.infer.get("resize", "long_side"))
+    encoding = Encoding(int(cfg.model.input_size), int(cfg.model.stride), sigma, paf_width, resize)
     params = DecodeParams.from_cfg(cfg.infer.decode)
     return decoder_ceiling(source, encoding, params, breakdowns=False).metrics["ap"]
 
@@ -83,9 +85,8 @@ def encoded_results(
     for image_id in source.image_ids if image_ids is None else image_ids:
         width, height = source.image_size(image_id)
         if encoding.resize == "height":
-            scale = size / height
-            offset = np.full(2, 0.5 * scale - 0.5, dtype=np.float32)
-            out_hw = (size // stride, int(np.ceil(width * scale / stride)))
+            scale, offset, (in_width, _) = fit_height(width, height, size, stride)
+            out_hw = (size // stride, in_width // stride)
         else:
             scale, offset = letterbox(width, height, size)
             out_hw = (size // stride, size // stride)

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from al_bench.data.dataset import PoseDataset
+from al_bench.data.dataset import HeightResizedImages, PoseDataset, collate_widths
 from al_bench.data.skeleton import LIMBS, NUM_KEYPOINTS, flip_permutation
 from al_bench.data.targets import cell_centers
 from al_bench.data.transforms import PAD_RGB, normalize
@@ -67,6 +67,9 @@ def _flip_channel_maps() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def _pad_value() -> torch.Tensor:
     """``(1, 3, 1, 1)`` the normalised letterbox padding colour (~0): what stride-alignment pads with."""
     return torch.from_numpy(normalize(np.asarray([[PAD_RGB]], dtype=np.uint8)))[None]
+
+
+RESIZES = ("long_side", "height")
 
 
 def _pad_to_stride(x: torch.Tensor, stride: int) -> torch.Tensor:
@@ -167,6 +170,15 @@ def _infer_cfg(cfg: Mapping[str, Any]) -> dict:
 def _loader(
     model: PoseNet, source: Any, image_ids: Sequence[int], cfg: Mapping[str, Any], infer: dict
 ) -> DataLoader:
+    """Batches of plain inputs: letterboxed squares (``infer.resize: long_side``, from the image cache) or
+    OpenPose's height-fitted inputs, padded to the batch's widest (``height``)."""
+    resize = str(infer.get("resize", "long_side"))
+    if resize not in RESIZES:
+        raise ValueError(f"infer.resize must be one of {list(RESIZES)}, got {resize!r}")
+    batch_size, workers = int(infer.get("batch_size", 32)), int(infer.get("num_workers", 0))
+    if resize == "height":
+        images = HeightResizedImages(source, image_ids, model.input_size, model.stride)
+        return DataLoader(images, batch_size=batch_size, num_workers=workers, collate_fn=collate_widths)
     dataset = PoseDataset(
         source,
         [int(i) for i in image_ids],
@@ -176,8 +188,24 @@ def _loader(
         with_targets=False,
         image_cache=source_image_cache(cfg, source, model.input_size),
     )
-    return DataLoader(dataset, batch_size=int(infer.get("batch_size", 32)), shuffle=False,
-                      num_workers=int(infer.get("num_workers", 0)))  # fmt: skip
+    return DataLoader(dataset, batch_size=batch_size, num_workers=workers)
+
+
+def _valid_columns(batch: dict, n_columns: int, input_width: int) -> torch.Tensor | None:
+    """``(B, 1, 1, n_columns)`` bool: the columns of a map ``n_columns`` wide that cover each image of a
+    batch padded to its widest (``infer.resize: height``); None when every image fills the input."""
+    if "input_width" not in batch:
+        return None
+    covered = torch.ceil(batch["input_width"].double() * n_columns / input_width).long()
+    return (torch.arange(n_columns)[None, :] < covered[:, None])[:, None, None, :]
+
+
+def _pooled(feats: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
+    """Mean backbone features per image, over the cells that cover it (not another image's padding)."""
+    if valid is None:
+        return feats.mean(dim=(2, 3))
+    weight = valid.to(feats.device, feats.dtype)
+    return (feats * weight).sum(dim=(2, 3)) / (weight.sum(dim=(2, 3)) * feats.shape[-2])
 
 
 @torch.no_grad()
@@ -191,7 +219,7 @@ def predict(
         source: a :class:`~al_bench.data.coco.CocoKeypoints`.
         image_ids: global ids; the outputs keep this order.
         cfg: the composed config (``infer`` group: ``batch_size``, ``device``, ``max_peaks``, ``flip``,
-            ``scales``, ``decode``).
+            ``scales``, ``resize``, ``decode``).
         want: any of ``"results"``, ``"peaks"``, ``"features"``, ``"heatmaps"``; the rest is not computed.
 
     Returns:
@@ -211,11 +239,15 @@ def predict(
     for batch in tqdm(_loader(model, source, image_ids, cfg, infer), desc="predict", leave=False):
         x = batch["image"].to(device)
         feats = model.backbone(x)
+        valid = _valid_columns(batch, feats.shape[-1], x.shape[-1])
         if "features" in want:
-            features.append(feats.mean(dim=(2, 3)).float().cpu())
+            features.append(_pooled(feats, valid).float().cpu())
         if not {"results", "peaks", "heatmaps"} & set(want):
             continue
         heat, paf = _forward_maps(model, x, flip, scales, feats)
+        if valid is not None:  # nothing is found in another image's padding
+            keep = _valid_columns(batch, heat.shape[-1], x.shape[-1]).to(heat.device, heat.dtype)
+            heat, paf = heat * keep, paf * keep
         if "heatmaps" in want:
             heatmaps.append(heat[:, :NUM_KEYPOINTS].cpu())
         if "peaks" in want:

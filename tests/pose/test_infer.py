@@ -6,9 +6,12 @@ import pytest
 import torch
 from torch import nn
 
-from al_bench.data.dataset import PoseDataset
+from al_bench.data.dataset import HeightResizedImages, PoseDataset, collate_widths
+from al_bench.data.targets import encode_targets
+from al_bench.data.transforms import fit_height
 from al_bench.evaluate.coco_eval import evaluate_keypoints
-from al_bench.pose.decode import MAX_LOG_GAIN
+from al_bench.pose.ceiling import Encoding, decoder_ceiling
+from al_bench.pose.decode import MAX_LOG_GAIN, DecodeParams
 from al_bench.pose.infer import predict
 from al_bench.pose.models import build_model
 from al_bench.pose.train import target_encoding
@@ -114,3 +117,92 @@ def _inputs(source, ids, model):
 
     dataset = PoseDataset(source, ids, model.input_size, model.stride, 1.0, 1.0, with_targets=False)
     return [dataset[i]["image"] for i in range(len(ids))]
+
+
+class HeightOracleNet(nn.Module):
+    """A perfect network under ``infer.resize: height``: the encoded ground truth of each image, fitted to
+    its height (:func:`fit_height`), on the batch's padded grid."""
+
+    def __init__(self, source, image_ids, input_size, stride, sigma, paf_width):
+        super().__init__()
+        self.source, self.ids = source, list(image_ids)
+        self.stride, self.input_size, self.feature_dim = stride, input_size, 3
+        self.sigma, self.paf_width = sigma, paf_width
+        self.backbone = nn.Identity()
+        self.calls = 0
+
+    def run_stages(self, feats):
+        out_hw = (feats.shape[-2] // self.stride, feats.shape[-1] // self.stride)
+        heat, paf = [], []
+        for image_id in self.ids[self.calls : self.calls + feats.shape[0]]:
+            scale, offset, _ = fit_height(*self.source.image_size(image_id), self.input_size, self.stride)
+            kps = self.source.keypoints(image_id).copy()
+            kps[..., :2] = np.where(kps[..., 2:] > 0, kps[..., :2] * scale + offset, 0.0)
+            h, p = encode_targets(kps, out_hw, self.stride, self.sigma, self.paf_width)
+            heat.append(torch.from_numpy(h))
+            paf.append(torch.from_numpy(p))
+        self.calls += feats.shape[0]
+        return [(torch.stack(heat), torch.stack(paf))]
+
+
+def test_height_resize_maps_results_back_to_original_pixels_as_the_ceiling_does(coco_source, compose_cfg):
+    cfg = compose_cfg(
+        "model=lightweight_openpose", "infer.device=cpu", "infer.batch_size=3", "infer.resize=height"
+    )
+    ids = coco_source.image_ids.tolist()
+    sigma, paf_width = target_encoding(cfg)
+    oracle = HeightOracleNet(coco_source, ids, cfg.model.input_size, cfg.model.stride, sigma, paf_width)
+    preds = predict(oracle, coco_source, ids, cfg, want=("results",))
+    metrics = evaluate_keypoints(coco_source.coco, preds.results, ids)
+    encoding = Encoding(cfg.model.input_size, cfg.model.stride, sigma, paf_width, resize="height")
+    ceiling = decoder_ceiling(
+        coco_source, encoding, DecodeParams.from_cfg(cfg.infer.decode), breakdowns=False
+    )
+    assert metrics["ap"] >= 0.95, metrics
+    assert metrics["ap"] == pytest.approx(ceiling.metrics["ap"], abs=1e-9)  # batches padded to the widest
+
+
+def test_height_resized_items_keep_the_aspect_and_pad_to_the_stride(coco_source):
+    images = HeightResizedImages(coco_source, coco_source.image_ids.tolist(), 368, 8)
+    items = [images[i] for i in range(len(images))]
+    for item in items:
+        width, height = coco_source.image_size(item["image_id"])
+        assert item["image"].shape[-2] == 368 and item["image"].shape[-1] % 8 == 0
+        assert abs(item["image"].shape[-1] - width * 368 / height) < 8 + 1
+        assert item["scale"] == pytest.approx(368 / height)
+    batch = collate_widths(items)
+    widest = max(item["image"].shape[-1] for item in items)
+    assert batch["image"].shape == (len(items), 3, 368, widest)
+    narrow = min(range(len(items)), key=lambda i: items[i]["image"].shape[-1])
+    w = items[narrow]["image"].shape[-1]
+    torch.testing.assert_close(batch["image"][narrow, :, :, :w], items[narrow]["image"])
+    if w < widest:  # the padding is the letterbox colour, which normalises to ~0
+        assert batch["image"][narrow, :, :, w:].abs().max() < 0.02
+
+
+def test_unknown_resize_is_rejected(coco_source, compose_cfg):
+    cfg = compose_cfg("model=tiny", "infer.device=cpu", "infer.resize=width")
+    model = build_model(cfg.model)
+    with pytest.raises(ValueError, match="infer.resize"):
+        predict(model, coco_source, coco_source.image_ids.tolist()[:1], cfg, want=("peaks",))
+
+
+def test_height_resized_batches_leave_the_widest_image_as_it_is_alone(coco_source, compose_cfg):
+    ids = coco_source.image_ids.tolist()  # four images of different widths at height 368
+    widths = [HeightResizedImages(coco_source, ids, 368, 8)[i]["input_width"] for i in range(len(ids))]
+    widest = int(np.argmax(widths))
+    torch.manual_seed(0)
+    outputs = []
+    for batch_size in (1, 4):
+        overrides = ("model=lightweight_openpose", "infer.device=cpu", "infer.resize=height")
+        cfg = compose_cfg(*overrides, f"infer.batch_size={batch_size}")
+        if not outputs:
+            model = build_model(cfg.model).eval()
+        outputs.append(predict(model, coco_source, ids, cfg, want=("peaks", "features")))
+    alone, batched = outputs
+    np.testing.assert_allclose(batched.features[widest], alone.features[widest], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(batched.peaks[widest], alone.peaks[widest], rtol=1e-4, atol=1e-5)
+    # A narrower image is padded to the widest: its features average its own cells only (close to alone;
+    # not equal, since cells within the receptive field of its right edge see the batch's padding).
+    narrow = int(np.argmin(widths))
+    np.testing.assert_allclose(batched.features[narrow], alone.features[narrow], atol=0.2)
