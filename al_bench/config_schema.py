@@ -141,6 +141,8 @@ class DecodeConfig:
     min_mean_score: Number = MISSING
     max_persons: int = MISSING
     join_reach: Number = MISSING
+    join_shared: bool = MISSING
+    keep_parts: Number = MISSING
 
 
 @dataclass

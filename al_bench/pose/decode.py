@@ -21,7 +21,9 @@
 5. Fragments are kept: a peak no limb took is a one-keypoint person (COCO labels persons with one
    keypoint), and parts of one person that no limb joins (a face without ears, arms without shoulders)
    are joined when they lie within ``join_reach`` typical skeleton distances of each other
-   (:func:`_join_fragments`).
+   (:func:`_join_fragments`; ``join_shared``: a part joins every person it fits). ``keep_parts`` > 0
+   also keeps the two parts of every join as persons of their own, at that factor of their score: when a
+   join was wrong (a lone wrist of one person joined to another), they still match their own person.
 6. Person score ``(sum of keypoint peak values + sum of limb scores) / (17 + 19)``: near 1 for a
    complete, confident person, small for fragments, so fragments rank below real people (COCO keeps
    the top 20 per image). Persons with fewer than ``min_keypoints`` keypoints or a mean keypoint peak
@@ -58,6 +60,8 @@ class DecodeParams:
     min_mean_score: float = 0.2
     max_persons: int = 20
     join_reach: float = 1.0
+    join_shared: bool = False
+    keep_parts: float = 0.0
 
     @classmethod
     def from_cfg(cls, cfg: Mapping[str, Any] | None) -> DecodeParams:
@@ -344,9 +348,12 @@ def assemble(
             limb_scores[person_b] = 0.0
     peak_kinds = np.repeat(np.arange(NUM_KEYPOINTS), np.diff(offsets))
     _add_lone_peaks(slots, limb_scores, peak_kinds, owner, all_peaks[:, 2] >= params.min_mean_score)
+    parts: list[tuple[np.ndarray, float]] = []
     if params.join_reach > 0:
-        _join_fragments(slots, limb_scores, all_peaks, params.join_reach)
+        parts = _join_fragments(slots, limb_scores, all_peaks, params.join_reach, params.join_shared)
     poses = [_to_pose(s, ls, all_peaks, params) for s, ls in zip(slots, limb_scores, strict=True)]
+    if params.keep_parts > 0:
+        poses += _scaled([_to_pose(s, ls, all_peaks, params) for s, ls in parts], params.keep_parts)
     poses = sorted((p for p in poses if p is not None), key=lambda p: -p.score)
     return poses[: params.max_persons]
 
@@ -397,8 +404,12 @@ MAX_JOIN_CANDIDATES = 40  # persons (by score) considered for joining: bounds th
 
 
 def _join_fragments(
-    slots: list[np.ndarray], limb_scores: list[float], all_peaks: np.ndarray, reach: float
-) -> None:
+    slots: list[np.ndarray],
+    limb_scores: list[float],
+    all_peaks: np.ndarray,
+    reach: float,
+    shared: bool = False,
+) -> list[tuple[np.ndarray, float]]:
     """Merge persons that are parts of one person with a keypoint missing between them, in place.
 
     No limb joins two parts when the keypoint between them is unlabelled or not found (a face without
@@ -406,14 +417,21 @@ def _join_fragments(
     are joined when, for some pair of their keypoints ``i, j``, the distance is at most ``reach`` times
     the typical skeleton distance ``SKELETON_DISTANCES[i, j]`` at their scale (the larger of their
     scales, :func:`_scale`; a person without a limb has none). Closest pairs (by that ratio) first, one
-    pass, the person with fewer keypoints moving into the other.
+    pass, the person with fewer keypoints moving into the other. With ``shared``, a part joins *every*
+    person it fits, not only the first (two overlapping people who each lack what the part has: which one
+    it belongs to, nothing in the maps says), and leaves the list only at the end.
+
+    Returns:
+        The two parts of every join as they were before it, ``(slots, limb score)``: the hypotheses the
+        join replaced (``keep_parts``).
     """
     ranked = np.argsort(
         [-_rough_score(s, ls, all_peaks) for s, ls in zip(slots, limb_scores, strict=True)], kind="stable"
     )
     people = [int(i) for i in ranked[:MAX_JOIN_CANDIDATES] if (slots[i] >= 0).any()]
+    parts: list[tuple[np.ndarray, float]] = []
     if len(people) < 2:
-        return
+        return parts
     table = np.stack([slots[i] for i in people])  # (n, 17) global peak index, -1 if none
     present = table >= 0
     member, kind = np.nonzero(present)  # one row per keypoint of the candidates, grouped by member
@@ -428,6 +446,7 @@ def _join_fragments(
         ratio = ratio / np.fmax(scale[:, None], scale[None, :])
     ratio[np.isnan(ratio) | (present.astype(int) @ present.T.astype(int) > 0)] = np.inf
     first, second = np.nonzero(np.triu(ratio <= reach, 1))
+    moved: list[int] = []
     for n in np.argsort(ratio[first, second], kind="stable"):
         a, b = people[first[n]], people[second[n]]
         if (slots[a] >= 0).sum() < (slots[b] >= 0).sum():
@@ -435,10 +454,21 @@ def _join_fragments(
         moving = slots[b] >= 0
         if not moving.any() or ((slots[a] >= 0) & moving).any():
             continue  # b already moved into another person, or a took one of b's types meanwhile
+        parts += [(slots[a].copy(), limb_scores[a]), (slots[b].copy(), limb_scores[b])]
         slots[a][moving] = slots[b][moving]
         limb_scores[a] += limb_scores[b]
+        moved.append(b)
+        if not shared:
+            slots[b][:] = -1
+    for b in moved:
         slots[b][:] = -1
         limb_scores[b] = 0.0
+    return parts
+
+
+def _scaled(poses: list[Pose | None], factor: float) -> list[Pose]:
+    """The poses that passed the filters, their scores times ``factor``."""
+    return [Pose(p.keypoints, p.score * factor) for p in poses if p is not None]
 
 
 def _rough_score(slots: np.ndarray, limb_score: float, all_peaks: np.ndarray) -> float:
