@@ -26,6 +26,7 @@ from al_bench.data.transforms import (
     load_image,
     normalize,
     sample_transform,
+    scale_matrix,
     warp_image,
 )
 
@@ -199,10 +200,12 @@ collate = default_collate
 
 class HeightResizedImages(Dataset):
     """Model inputs by OpenPose's test protocol (``infer.resize: height``): each image's height resized to
-    ``input_size``, aspect kept, the width padded to a multiple of ``stride`` (:func:`fit_height`). Items
-    have ``image`` (normalised, ``(3, input_size, W_i)``), ``image_id``, ``scale`` and ``offset`` as
-    :class:`PoseDataset`'s, and ``input_width`` ``W_i``; batch them with :func:`collate_widths`. No augmentation, no targets, no image
-    cache (the cache holds letterboxed squares)."""
+    ``input_size``, aspect kept, the width padded to a multiple of ``stride`` (:func:`fit_height`).
+
+    Items have ``image`` (normalised, ``(3, input_size, W_i)``), ``image_id``, ``scale`` and ``offset`` as
+    :class:`PoseDataset`'s, and ``input_width`` ``W_i``; batch them with :func:`collate_widths`. No
+    augmentation, no targets, no image cache (the cache holds letterboxed squares).
+    """
 
     def __init__(self, source, image_ids: Sequence[int], input_size: int, stride: int) -> None:
         self.source, self.image_ids = source, [int(i) for i in image_ids]
@@ -216,8 +219,7 @@ class HeightResizedImages(Dataset):
         width, height = self.source.image_size(image_id)
         scale, offset, out_size = fit_height(width, height, self.input_size, self.stride)
         img, to_loaded = load_image(self.source.image_path(image_id), scale)
-        to_input = np.array([[scale, 0, offset[0]], [0, scale, offset[1]], [0, 0, 1]], dtype=np.float64)
-        image = np.asarray(warp_image(img, to_input @ np.linalg.inv(to_loaded), out_size))
+        image = np.asarray(warp_image(img, scale_matrix(scale, offset) @ np.linalg.inv(to_loaded), out_size))
         return {
             "image": torch.from_numpy(normalize(image)),
             "image_id": image_id,

@@ -86,10 +86,11 @@ def fit_height(width: int, height: int, size: int, stride: int) -> tuple[float, 
 
 def letterbox_matrix(width: int, height: int, size: int) -> np.ndarray:
     """``(3, 3)`` pixel-centred map original -> input of :func:`letterbox`."""
-    return _scale_matrix(*letterbox(width, height, size))
+    return scale_matrix(*letterbox(width, height, size))
 
 
-def _scale_matrix(scale: float, offset: np.ndarray) -> np.ndarray:
+def scale_matrix(scale: float, offset: np.ndarray) -> np.ndarray:
+    """``(3, 3)`` map ``xy -> xy * scale + offset`` (what :func:`letterbox` and :func:`fit_height` return)."""
     return np.array([[scale, 0, offset[0]], [0, scale, offset[1]], [0, 0, 1]], dtype=np.float64)
 
 
@@ -98,7 +99,7 @@ def sample_transform(
 ) -> InputTransform:
     """Letterbox, then (when ``augment``) scale and rotate about the input centre and maybe flip."""
     scale, offset = letterbox(width, height, size)
-    matrix = _scale_matrix(scale, offset)
+    matrix = scale_matrix(scale, offset)
     if augment is None:
         return InputTransform(matrix, size)
     if rng is None:

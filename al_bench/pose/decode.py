@@ -49,7 +49,7 @@ class DecodeParams:
     """Decoder settings (config group ``infer``, key ``decode``); the defaults are documented in the module."""
 
     peak_threshold: float = 0.1
-    nms_kernel: int = 7
+    nms_kernel: int = 9
     max_candidates: int = 32
     subpixel: bool = True
     paf_samples: int = 10
