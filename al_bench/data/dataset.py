@@ -17,7 +17,6 @@ from torch.utils.data import Dataset, default_collate
 from al_bench.data.image_cache import ImageCache
 from al_bench.data.targets import encode_targets
 from al_bench.data.transforms import (
-    PAD_RGB,
     AugmentConfig,
     InputTransform,
     fit_height,
@@ -25,6 +24,7 @@ from al_bench.data.transforms import (
     letterbox_matrix,
     load_image,
     normalize,
+    normalized_pad,
     sample_transform,
     scale_matrix,
     warp_image,
@@ -233,7 +233,7 @@ def collate_widths(items: list[dict]) -> dict:
     """Batch :class:`HeightResizedImages` items: inputs padded on the right to the widest with the
     letterbox padding colour (normalises to ~0, as the stride padding of multi-scale test)."""
     width = max(item["image"].shape[-1] for item in items)
-    pad = torch.from_numpy(normalize(np.asarray([[PAD_RGB]], dtype=np.uint8)))  # (3, 1, 1)
+    pad = torch.from_numpy(normalized_pad())  # (3, 1, 1)
     images = pad.expand(len(items), 3, items[0]["image"].shape[-2], width).clone()
     for i, item in enumerate(items):
         images[i, :, :, : item["image"].shape[-1]] = item["image"]

@@ -176,6 +176,12 @@ def normalize(img: Image.Image | np.ndarray) -> np.ndarray:
     return np.stack([_NORMALIZE_LUT[c][arr[..., c]] for c in range(3)])
 
 
+def normalized_pad() -> np.ndarray:
+    """``(3, 1, 1)`` float32 the letterbox padding colour after :func:`normalize` (~0): what inputs are
+    padded with (stride alignment, a batch padded to its widest)."""
+    return normalize(np.asarray([[PAD_RGB]], dtype=np.uint8))
+
+
 def denormalize(image: np.ndarray) -> np.ndarray:
     """Inverse of :func:`normalize`: ``(3, H, W)`` float -> ``(H, W, 3)`` uint8."""
     arr = np.asarray(image, dtype=np.float32).transpose(1, 2, 0) * IMAGENET_STD + IMAGENET_MEAN

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from al_bench.data.dataset import HeightResizedImages, PoseDataset, collate_widths
 from al_bench.data.skeleton import LIMBS, NUM_KEYPOINTS, flip_permutation
 from al_bench.data.targets import cell_centers
-from al_bench.data.transforms import PAD_RGB, normalize
+from al_bench.data.transforms import normalized_pad
 from al_bench.devices import resolve_device
 from al_bench.pose.decode import DecodeParams, decode_batch, peak_values, to_coco_results
 from al_bench.pose.models import PoseNet
@@ -66,7 +66,7 @@ def _flip_channel_maps() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def _pad_value() -> torch.Tensor:
     """``(1, 3, 1, 1)`` the normalised letterbox padding colour (~0): what stride-alignment pads with."""
-    return torch.from_numpy(normalize(np.asarray([[PAD_RGB]], dtype=np.uint8)))[None]
+    return torch.from_numpy(normalized_pad())[None]
 
 
 RESIZES = ("long_side", "height")
