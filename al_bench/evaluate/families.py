@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
-from al_bench.evaluate.coco_eval import evaluate_keypoints
+from al_bench.evaluate.coco_eval import KeypointEvaluation
 
 
 def images_by_family(source, image_ids: Iterable[int]) -> dict[str, list[int]]:
@@ -23,14 +23,22 @@ def images_by_family(source, image_ids: Iterable[int]) -> dict[str, list[int]]:
 
 
 def family_metrics(
-    source, results: Sequence[dict], image_ids: Iterable[int], rare_families: Sequence[str] = ()
+    source,
+    results: Sequence[dict],
+    image_ids: Iterable[int],
+    rare_families: Sequence[str] = (),
+    evaluation: KeypointEvaluation | None = None,
 ) -> dict[str, float]:
     """``ap_family_<name>`` for every family in the val images, and ``ap_rare``: their mean over the
     ``rare_families`` that val shows (names are checked against the data set's families where the
-    data is built, ``data/sources.py``)."""
+    data is built, ``data/sources.py``). ``evaluation``: the COCOeval matching of ``results`` on
+    ``image_ids`` when the caller has it already (each family is then a subset of it)."""
+    image_ids = [int(i) for i in image_ids]
     by_family = images_by_family(source, image_ids)
+    if by_family and evaluation is None:
+        evaluation = KeypointEvaluation(source.coco, results, image_ids)
     metrics = {
-        f"ap_family_{family}": evaluate_keypoints(source.coco, results, ids)["ap"]
+        f"ap_family_{family}": evaluation.metrics(ids)["ap"]
         for family, ids in sorted(by_family.items())
     }
     rare = [metrics[f"ap_family_{f}"] for f in rare_families if f"ap_family_{f}" in metrics]

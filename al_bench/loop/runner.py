@@ -29,7 +29,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 import al_bench
-from al_bench.evaluate import evaluate_keypoints, family_metrics, person_count_accuracy
+from al_bench.evaluate import val_metrics
 from al_bench.loop import report
 from al_bench.loop.budget import (
     check_budget,
@@ -253,11 +253,7 @@ class ActiveLearningRun:
         start = time.perf_counter()
         ids = list(val.image_ids)
         results = self.pieces.predict(model, val, ids, self.cfg, want=("results",)).results
-        metrics = {
-            **evaluate_keypoints(val.coco, results, ids),
-            **person_count_accuracy(val.coco, results, ids),
-            **family_metrics(val, results, ids, self._rare_families()),
-        }
+        metrics = val_metrics(val, results, ids, self._rare_families())
         return {**metrics, "eval_time_s": time.perf_counter() - start}
 
     def _decoder_ceiling(self, sources) -> dict[str, float]:

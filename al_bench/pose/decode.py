@@ -32,6 +32,8 @@
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from itertools import pairwise
@@ -135,13 +137,19 @@ class GridPeaks:
     value: torch.Tensor
 
 
-def grid_peaks(heatmaps: torch.Tensor, reach: float, threshold: float, subpixel: bool = True) -> GridPeaks:
+def grid_peaks(
+    heatmaps: torch.Tensor, reach: float, threshold: float, subpixel: bool = True, strongest: int | None = None
+) -> GridPeaks:
     """Every NMS peak (:func:`nms_mask` with ``reach`` cells) above ``threshold`` of the 17 keypoint
     channels of ``(B, >=17, h, w)`` output-grid heatmaps, refined by :func:`_log_parabola` along each axis
     when ``subpixel`` (else at cell centres, with the grid sample as value). Negative activations count
-    as 0."""
+    as 0. ``strongest``: the caller keeps only each map's first ``strongest`` peaks, so peaks that cannot
+    be among them may be left out (fewer to refine and sort; the first ``strongest`` are unchanged)."""
     maps = heatmaps[:, :NUM_KEYPOINTS].float().clamp_min(0)
-    image, kind, cy, cx = (nms_mask(maps, reach) & (maps > threshold)).nonzero(as_tuple=True)
+    mask = nms_mask(maps, reach) & (maps > threshold)
+    if strongest is not None:
+        mask &= _may_rank_among(maps, mask, strongest)
+    image, kind, cy, cx = mask.nonzero(as_tuple=True)
     value, x, y = maps[image, kind, cy, cx], cx.float(), cy.float()
     if subpixel and len(kind):
         grid = maps.flatten(0, 1)  # (B * 17, h, w): one map per (image, keypoint)
@@ -168,7 +176,7 @@ def peak_values(heatmaps: torch.Tensor, max_peaks: int) -> torch.Tensor:
     its cell) with no threshold, so ``[..., 0]`` is each keypoint's (refined) maximum and an all-zero map
     gives zeros.
     """
-    peaks = grid_peaks(heatmaps, 1.0, threshold=0.0)
+    peaks = grid_peaks(heatmaps, 1.0, threshold=0.0, strongest=max_peaks)
     b = heatmaps.shape[0]
     values = torch.zeros(b * NUM_KEYPOINTS, max_peaks, device=heatmaps.device)
     channel = peaks.image * NUM_KEYPOINTS + peaks.kind
@@ -183,7 +191,8 @@ def find_peaks_batch(heatmaps: torch.Tensor, stride: int, params: DecodeParams) 
     """Keypoint candidates of a batch of ``(B, >=17, h, w)`` output-grid heatmaps: per image, one
     ``(n_k, 3)`` float32 array ``x, y, value`` (input pixels) per keypoint type, strongest first, at most
     ``params.max_candidates`` (the cap bounds an untrained model's cost)."""
-    peaks = grid_peaks(heatmaps, nms_reach(params.nms_kernel, stride), params.peak_threshold, params.subpixel)
+    reach = nms_reach(params.nms_kernel, stride)
+    peaks = grid_peaks(heatmaps, reach, params.peak_threshold, params.subpixel, strongest=params.max_candidates)
     centre = (stride - 1) / 2.0
     table = torch.stack([peaks.x * stride + centre, peaks.y * stride + centre, peaks.value], dim=1)
     table = table.cpu().numpy().astype(np.float32)
@@ -196,6 +205,22 @@ def find_peaks_batch(heatmaps: torch.Tensor, stride: int, params: DecodeParams) 
 def find_peaks(heatmaps: torch.Tensor, stride: int, params: DecodeParams) -> list[np.ndarray]:
     """Keypoint candidates of one image's ``(>=17, h, w)`` heatmaps (:func:`find_peaks_batch`)."""
     return find_peaks_batch(heatmaps[None], stride, params)[0]
+
+
+def _may_rank_among(maps: torch.Tensor, mask: torch.Tensor, k: int) -> torch.Tensor:
+    """``(B, K, h, w)`` bool: the cells whose refined peak could be among the ``k`` strongest of its map.
+
+    Refinement raises a peak by at most ``exp(2 * MAX_LOG_GAIN)`` (both axes) and never lowers it, so
+    the ``k`` strongest refined peaks are all at least the ``k``-th strongest raw one; a raw peak below
+    that bound over the gain cannot reach it. An untrained model's noisy maps have ~100 maxima each, of
+    which the uncertainty scores keep 8 and the decoder 32.
+    """
+    cells = maps.shape[-2] * maps.shape[-1]
+    if k >= cells:
+        return torch.ones_like(mask)
+    kth = torch.where(mask, maps, torch.zeros_like(maps)).flatten(2).topk(k, dim=-1).values[..., -1]
+    floor = kth * (math.exp(-2 * MAX_LOG_GAIN) * (1 - 1e-4))  # margin for float32 rounding
+    return maps >= floor[..., None, None]
 
 
 def _log_parabola(left: torch.Tensor, centre: torch.Tensor, right: torch.Tensor, usable: torch.Tensor):

@@ -5,7 +5,7 @@ import pytest
 
 from al_bench.data.coco import CocoKeypoints
 from al_bench.data.synthetic import generate_synthetic
-from al_bench.evaluate import evaluate_keypoints, family_metrics
+from al_bench.evaluate import KeypointEvaluation, evaluate_keypoints, family_metrics, person_count_accuracy, val_metrics
 from al_bench.evaluate.families import images_by_family
 
 
@@ -49,3 +49,43 @@ def test_no_families_no_metrics(val):
     """Images without family attributes (real COCO) give no family metrics and no ap_rare."""
     person_free = [i for i in val.image_ids if not images_by_family(val, [i])]
     assert family_metrics(val, [], person_free, rare_families=["lying"]) == {}
+
+
+def _noisy(source, ids, seed: int = 0) -> list[dict]:
+    """Ground truth moved by a few pixels, with random scores, some persons dropped, some doubled."""
+    rng = np.random.default_rng(seed)
+    results = []
+    for r in _truth(source, ids):
+        if rng.random() < 0.2:
+            continue
+        for _ in range(1 + int(rng.random() < 0.2)):
+            kps = np.asarray(r["keypoints"], float).reshape(17, 3)
+            kps[:, :2] += rng.normal(0.0, 2.0, (17, 2))
+            results.append({**r, "keypoints": kps.ravel().tolist(), "score": float(rng.uniform(0.1, 1.0))})
+    return results
+
+
+def test_subset_metrics_equal_a_separate_evaluation(val):
+    """One COCOeval matching summarised over a subset gives exactly what evaluating the subset alone does."""
+    ids = val.image_ids.tolist()
+    results = _noisy(val, ids)
+    evaluation = KeypointEvaluation(val.coco, results, ids)
+    assert evaluation.metrics() == evaluate_keypoints(val.coco, results, ids)
+    subsets = list(images_by_family(val, ids).values()) + [ids[::3], ids[:1], [ids[0], 10**9]]
+    for subset in subsets:
+        assert evaluation.metrics(subset) == evaluate_keypoints(val.coco, results, subset), subset
+    assert 0.0 < evaluation.metrics()["ap"] < 1.0
+
+
+def test_val_metrics_is_every_round_metric_at_once(val):
+    ids = val.image_ids.tolist()
+    results = _noisy(val, ids, seed=1)
+    rare = ["lying", "upside_down"]
+    expected = {
+        **evaluate_keypoints(val.coco, results, ids),
+        **person_count_accuracy(val.coco, results, ids),
+        **family_metrics(val, results, ids, rare),
+    }
+    by_family = images_by_family(val, ids)
+    assert expected["ap_family_lying"] == evaluate_keypoints(val.coco, results, by_family["lying"])["ap"]
+    assert val_metrics(val, results, ids, rare) == expected

@@ -14,6 +14,7 @@ from al_bench.pose.decode import (
     decode_maps,
     find_peaks,
     find_peaks_batch,
+    grid_peaks,
     nms_mask,
     paf_at,
     peak_values,
@@ -226,6 +227,28 @@ def test_batch_peaks_equal_each_image_alone_and_peak_values_read_them():
     assert torch.all(top[1] == 0)
     with pytest.raises(ValueError, match="infer.decode.nms_kernel"):
         find_peaks_batch(maps, 8, DecodeParams(nms_kernel=1))
+
+
+@pytest.mark.parametrize("reach", [1.0, 0.5])
+def test_keeping_only_the_strongest_peaks_leaves_them_unchanged(reach):
+    """grid_peaks(strongest=k) may skip peaks, never one of a map's k strongest refined ones: noisy maps
+    (an untrained model's, ~100 maxima each) with a few sharp and a few blurred peaks."""
+    torch.manual_seed(2)
+    maps = torch.rand(4, 18, 32, 32) * 0.3
+    yy, xx = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
+    for n in range(40):
+        b, k, y, x, s = n % 4, n % 17, 3 + 0.7 * n % 26, 2 + 1.3 * n % 28, 0.4 + 0.05 * n
+        maps[b, k] += (0.5 + n / 80) * torch.exp(-((yy - y) ** 2 + (xx - x) ** 2) / (2 * s * s))
+    full = grid_peaks(maps, reach, threshold=0.0)
+    for k in (1, 3, 8, 32):
+        kept = grid_peaks(maps, reach, threshold=0.0, strongest=k)
+        assert len(kept.value) < len(full.value)
+        for i in range(4):
+            for kind in range(17):
+                want = (full.image == i) & (full.kind == kind)
+                got = (kept.image == i) & (kept.kind == kind)
+                for field in ("x", "y", "value"):
+                    assert torch.equal(getattr(kept, field)[got][:k], getattr(full, field)[want][:k])
 
 
 def test_paf_at_reads_the_bilinear_upsampling_at_the_rounded_pixel():
