@@ -195,6 +195,7 @@ class SyntheticDataConfig(DataConfig):
     image_size: int = MISSING
     seed: int = MISSING
     val_distribution: str = MISSING  # pool | balanced
+    families: str = MISSING  # upright | all (data/synthetic/scene.py FAMILY_MIXES)
     images_subdir: str = MISSING
     rare_families: list[str] = MISSING
 

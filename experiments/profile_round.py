@@ -1,7 +1,7 @@
 """Profile one AL round: data, forward/backward, val predict / decode / COCOeval, each selection part,
 beside the bare model rates measured in the same process (al_bench/bench/round_profile.py).
 
-    python experiments/profile_round.py [--n-labeled 200] [--fit-steps 80] [hydra overrides ...]
+    python experiments/profile_round.py [--n-labeled 200] [--fit-steps 80] [--checkpoint M.pt] [hydra overrides ...]
 
 Defaults: the default run's settings (quick preset: tiny model, synthetic pool 1,000 / val 100,
 strategy heatmap_annoy), one torch thread, one data worker. Prints a Markdown table and one JSON line.
@@ -30,6 +30,9 @@ def main() -> None:
     )
     parser.add_argument("--n-labeled", type=int, default=200, help="labelled images the round trains on")
     parser.add_argument("--fit-steps", type=int, default=80, help="optimizer steps of the timed fit")
+    parser.add_argument(
+        "--checkpoint", help="a trained model to evaluate and select with (e.g. a round-0 model of the cache)"
+    )
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. data.n_val=300")
     args = parser.parse_args()
     keys = {o.split("=", 1)[0] for o in args.overrides}
@@ -38,7 +41,7 @@ def main() -> None:
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
         cfg = compose(config_name="config", overrides=overrides)
     set_cpu_threads(int(cfg.num_threads))
-    out = profile_round(cfg, n_labeled=args.n_labeled, fit_steps=args.fit_steps)
+    out = profile_round(cfg, n_labeled=args.n_labeled, fit_steps=args.fit_steps, checkpoint=args.checkpoint)
     print(format_profile(out))
     print(json.dumps({"overrides": overrides, **out}))
 

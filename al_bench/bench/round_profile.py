@@ -18,6 +18,7 @@ from __future__ import annotations
 import platform
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,6 +28,7 @@ from al_bench.data.sources import build_sources
 from al_bench.evaluate import val_metrics
 from al_bench.loop.labeled import LabeledSet, RevealedSource
 from al_bench.loop.pieces import real_pieces
+from al_bench.pose.checkpoint import load_checkpoint
 from al_bench.pose.infer import predict
 from al_bench.pose.loss import openpose_loss
 from al_bench.pose.models import build_model
@@ -67,13 +69,18 @@ def bare_infer_rate(model, batch_size: int, repeats: int) -> float:
     return _rate(repeats * batch_size, lambda: [model(x) for _ in range(repeats)])[1]
 
 
-def profile_round(cfg, n_labeled: int = 200, fit_steps: int = 80) -> dict[str, float]:
+def profile_round(
+    cfg, n_labeled: int = 200, fit_steps: int = 80, checkpoint: str | Path | None = None
+) -> dict[str, float]:
     """Time each part of one AL round on ``cfg``'s data and model (see the module docstring).
 
     Args:
         cfg: the composed config (``data``, ``model``, ``train``, ``infer``, ``strategy``, ``seed``).
         n_labeled: size of the labelled set the round trains on (drawn with ``cfg.seed``).
         fit_steps: optimizer steps of the timed fit.
+        checkpoint: a trained model (e.g. a round-0 model of the cache) to evaluate and select with
+            instead of the profile's own ``fit_steps`` model: decoding costs more on an untrained
+            model's noisy maps than on the loop's models (400 steps and more).
 
     Returns:
         A flat dict of seconds, images/s and ratios to the bare rates (keys in :func:`format_profile`).
@@ -105,6 +112,8 @@ def profile_round(cfg, n_labeled: int = 200, fit_steps: int = 80) -> dict[str, f
     out["bare_train_img_per_s"] = bare_train_rate(cfg, batch, fit_steps)
     out["fit_ratio"] = out["fit_img_per_s"] / out["bare_train_img_per_s"]
 
+    if checkpoint is not None:
+        model = load_checkpoint(Path(checkpoint))[0].eval()
     _profile_val(cfg, model, sources.val, out)
     _profile_selection(cfg, model, sources, labeled, out)
     out["bare_infer_img_per_s"] = bare_infer_rate(model, int(cfg.infer.batch_size), 10)
@@ -177,8 +186,7 @@ def format_profile(out: Mapping[str, float]) -> str:
         shown = f"{out[ratio]:.2f}" if ratio else ""
         lines.append(f"| {label} | {out[rate]:.1f} | {shown} |")
     split = ", ".join(
-        f"{k.removeprefix('val_')} {out[k]:.2f} s"
-        for k in ("val_forward_s", "val_decode_s", "val_metrics_s")
+        f"{k.removeprefix('val_')} {out[k]:.2f} s" for k in ("val_forward_s", "val_decode_s", "val_metrics_s")
     )
     select = ", ".join(
         f"{k.removeprefix('select_')} {v:.2f} s" for k, v in out.items() if k.startswith("select_")
@@ -187,7 +195,9 @@ def format_profile(out: Mapping[str, float]) -> str:
         "",
         f"val ({int(out['n_val'])} images): {split}",
         f"selection over {int(out['n_pool_unlabeled'])} unlabeled: {select}",
-        f"fit {out['fit_s']:.1f} s (the process's first fit: +{out['fit_first_extra_s']:.1f} s once); "
-        f"{platform.machine()}, {int(out['torch_threads'])} torch thread(s)",
+        (
+            f"fit {out['fit_s']:.1f} s (the process's first fit: +{out['fit_first_extra_s']:.1f} s once); "
+            f"{platform.machine()}, {int(out['torch_threads'])} torch thread(s)"
+        ),
     ]
     return "\n".join(lines)

@@ -46,6 +46,12 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--seed", type=int, default=0)
     gen.add_argument("--image-size", type=int, default=128)
     gen.add_argument("--val-distribution", choices=("pool", "balanced"), default="pool")
+    gen.add_argument(
+        "--families",
+        choices=("upright", "all"),
+        default="upright",
+        help="pose-family mix (all: + lying, upside down)",
+    )
     ins = sub.add_parser("inspect", help="print statistics of a synthetic data set and write a contact sheet")
     ins.add_argument("dir", type=Path)
     ins.add_argument("--split", choices=("pool", "val"), default="pool")
@@ -164,7 +170,7 @@ def _merge(args: argparse.Namespace) -> None:
 def _synthetic(args: argparse.Namespace) -> None:
     start = time.perf_counter()
     paths = generate_synthetic(
-        args.out, args.n_pool, args.n_val, args.image_size, args.seed, args.val_distribution
+        args.out, args.n_pool, args.n_val, args.image_size, args.seed, args.val_distribution, args.families
     )
     elapsed = time.perf_counter() - start
     print(f"wrote {args.n_pool} pool + {args.n_val} val images to {paths.root} in {elapsed:.1f} s")

@@ -72,6 +72,7 @@ def _synthetic_params(data_cfg) -> dict:
         "image_size": int(data_cfg.image_size),
         "seed": int(data_cfg.seed),
         "val_distribution": str(data_cfg.val_distribution),
+        "families": str(data_cfg.families),
     }
 
 
@@ -127,6 +128,7 @@ def _generate_into(root: Path, params: dict) -> None:
             params["image_size"],
             params["seed"],
             params["val_distribution"],
+            params["families"],
         )
         (tmp / COMPLETE_MARKER).write_text(json.dumps(params))
         os.rename(tmp, root)

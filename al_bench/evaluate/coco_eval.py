@@ -63,7 +63,9 @@ class KeypointEvaluation:
     def metrics(self, image_ids: Iterable[int] | None = None) -> dict[str, float]:
         """The COCO keypoint metrics on ``image_ids`` (default: all evaluated images); ids that were not
         evaluated are left out. No results on the subset gives all zeros, as ``evaluate_keypoints``."""
-        subset = self.image_ids if image_ids is None else sorted(set(self.image_ids) & {int(i) for i in image_ids})
+        subset = (
+            self.image_ids if image_ids is None else sorted(set(self.image_ids) & {int(i) for i in image_ids})
+        )
         if self._evaluator is None or not subset or not self._with_results & set(subset):
             return dict.fromkeys(METRIC_NAMES, 0.0)
         view = _restricted(self._evaluator, subset)

@@ -38,8 +38,7 @@ def family_metrics(
     if by_family and evaluation is None:
         evaluation = KeypointEvaluation(source.coco, results, image_ids)
     metrics = {
-        f"ap_family_{family}": evaluation.metrics(ids)["ap"]
-        for family, ids in sorted(by_family.items())
+        f"ap_family_{family}": evaluation.metrics(ids)["ap"] for family, ids in sorted(by_family.items())
     }
     rare = [metrics[f"ap_family_{f}"] for f in rare_families if f"ap_family_{f}" in metrics]
     if rare:

@@ -33,7 +33,6 @@
 from __future__ import annotations
 
 import math
-
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from itertools import pairwise
@@ -138,7 +137,11 @@ class GridPeaks:
 
 
 def grid_peaks(
-    heatmaps: torch.Tensor, reach: float, threshold: float, subpixel: bool = True, strongest: int | None = None
+    heatmaps: torch.Tensor,
+    reach: float,
+    threshold: float,
+    subpixel: bool = True,
+    strongest: int | None = None,
 ) -> GridPeaks:
     """Every NMS peak (:func:`nms_mask` with ``reach`` cells) above ``threshold`` of the 17 keypoint
     channels of ``(B, >=17, h, w)`` output-grid heatmaps, refined by :func:`_log_parabola` along each axis
@@ -192,7 +195,9 @@ def find_peaks_batch(heatmaps: torch.Tensor, stride: int, params: DecodeParams) 
     ``(n_k, 3)`` float32 array ``x, y, value`` (input pixels) per keypoint type, strongest first, at most
     ``params.max_candidates`` (the cap bounds an untrained model's cost)."""
     reach = nms_reach(params.nms_kernel, stride)
-    peaks = grid_peaks(heatmaps, reach, params.peak_threshold, params.subpixel, strongest=params.max_candidates)
+    peaks = grid_peaks(
+        heatmaps, reach, params.peak_threshold, params.subpixel, strongest=params.max_candidates
+    )
     centre = (stride - 1) / 2.0
     table = torch.stack([peaks.x * stride + centre, peaks.y * stride + centre, peaks.value], dim=1)
     table = table.cpu().numpy().astype(np.float32)

@@ -122,5 +122,5 @@ def test_default_synthetic_data_follows_the_benchmark_rules():
     data = _compose().data
     assert data.augment.flip is True
     assert data.n_val >= 300 and data.val_require_keypoints is False
-    assert list(data.rare_families) == ["lying", "upside_down"]
+    assert list(data.rare_families) == ["arms_raised", "crouching"] and data.families == "upright"
     assert _compose("data=coco").data.val_require_keypoints is False

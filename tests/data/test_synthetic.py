@@ -220,18 +220,33 @@ def test_attributes_describe_each_image(pool):
 
 
 def test_pose_families_are_long_tailed(pool):
+    """The default mix is upright people with a rare tail (arms raised, crouching): nobody lies or stands
+    on their head (the ``all`` mix has them, tested below)."""
     families = Counter(a["pose_family"] for a in _persons(pool))
     share = {f: families[f] / sum(families.values()) for f in syn.POSE_FAMILIES}
-    assert 0.35 < share["standing"] < 0.55
+    assert 0.45 < share["standing"] < 0.67
+    assert share["standing"] > share["walking"] > share["arms_raised"] > 0 and share["crouching"] > 0
+    assert share["arms_raised"] + share["crouching"] < 0.2
+    assert share["lying"] == share["upside_down"] == 0
+
+
+def test_the_all_mix_adds_people_lying_and_upside_down(tmp_path):
+    paths = syn.generate_synthetic(tmp_path, n_pool=300, n_val=1, seed=4, families="all")
+    families = Counter(a["pose_family"] for a in _persons(_load(paths.pool_ann)))
+    share = {f: families[f] / sum(families.values()) for f in syn.POSE_FAMILIES}
     assert share["standing"] > share["walking"] > share["crouching"] > share["upside_down"] > 0
-    assert share["lying"] + share["upside_down"] < 0.12
+    assert 0 < share["lying"] + share["upside_down"] < 0.12
+    with pytest.raises(ValueError, match="families must be one of"):
+        syn.generate_synthetic(tmp_path / "x", 1, 1, families="rotated")
 
 
-def test_balanced_val_balances_families(tmp_path):
+def test_balanced_val_balances_the_families_of_the_mix(tmp_path):
     paths = syn.generate_synthetic(tmp_path, n_pool=1, n_val=150, seed=5, val_distribution="balanced")
     families = Counter(a["pose_family"] for a in _persons(_load(paths.val_ann)))
-    shares = np.array([families[f] for f in syn.POSE_FAMILIES]) / sum(families.values())
-    assert shares.min() > 0.09 and shares.max() < 0.26
+    upright = [f for f, p in zip(syn.POSE_FAMILIES, syn.FAMILY_MIXES["upright"], strict=True) if p > 0]
+    assert set(families) == set(upright)  # no family the pool cannot show
+    shares = np.array([families[f] for f in upright]) / sum(families.values())
+    assert shares.min() > 0.15 and shares.max() < 0.35
     with pytest.raises(ValueError, match="val_distribution"):
         syn.generate_synthetic(tmp_path, 1, 1, val_distribution="uniform")
 

@@ -5,14 +5,25 @@ import pytest
 
 from al_bench.data.coco import CocoKeypoints
 from al_bench.data.synthetic import generate_synthetic
-from al_bench.evaluate import KeypointEvaluation, evaluate_keypoints, family_metrics, person_count_accuracy, val_metrics
+from al_bench.evaluate import (
+    KeypointEvaluation,
+    evaluate_keypoints,
+    family_metrics,
+    person_count_accuracy,
+    val_metrics,
+)
 from al_bench.evaluate.families import images_by_family
 
 
 @pytest.fixture(scope="module")
 def val(tmp_path_factory) -> CocoKeypoints:
     paths = generate_synthetic(
-        tmp_path_factory.mktemp("fam"), n_pool=1, n_val=60, seed=2, val_distribution="balanced"
+        tmp_path_factory.mktemp("fam"),
+        n_pool=1,
+        n_val=60,
+        seed=2,
+        val_distribution="balanced",
+        families="all",
     )
     return CocoKeypoints(paths.val_ann, paths.image_dir)
 

@@ -7,7 +7,7 @@ Nothing here knows about training or selection.
 """
 
 from al_bench.data.synthetic.mannequin import FACINGS, POSE_FAMILIES, sample_pose
-from al_bench.data.synthetic.scene import POSE_FREQUENCIES, SCENE_TYPES, Scene, render_scene
+from al_bench.data.synthetic.scene import FAMILY_MIXES, POSE_FREQUENCIES, SCENE_TYPES, Scene, render_scene
 from al_bench.data.synthetic.writer import (
     GENERATOR_VERSION,
     IMAGES_SUBDIR,
@@ -19,6 +19,7 @@ from al_bench.data.synthetic.writer import (
 
 __all__ = [
     "FACINGS",
+    "FAMILY_MIXES",
     "GENERATOR_VERSION",
     "IMAGES_SUBDIR",
     "POOL_ANN",

@@ -18,10 +18,9 @@ from pycocotools import mask as mask_utils
 from tqdm import tqdm
 
 from al_bench.data.skeleton import NUM_KEYPOINTS, PERSON_CATEGORY
-from al_bench.data.synthetic.mannequin import POSE_FAMILIES
-from al_bench.data.synthetic.scene import COCO_MIN_KEYPOINT_AREA, POSE_FREQUENCIES, Scene, render_scene
+from al_bench.data.synthetic.scene import COCO_MIN_KEYPOINT_AREA, FAMILY_MIXES, Scene, render_scene
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 POOL_ANN = "person_keypoints_pool.json"
 VAL_ANN = "person_keypoints_val.json"
 IMAGES_SUBDIR = "images"
@@ -101,12 +100,17 @@ def image_attributes(scene: Scene, anns: list[dict]) -> dict:
     }
 
 
-def family_probs(val_distribution: str) -> tuple[float, ...]:
-    """Pose-family probabilities of a split: the pool's long tail, or every family equally likely."""
+def family_probs(val_distribution: str, families: str = "upright") -> tuple[float, ...]:
+    """Pose-family probabilities of a split: the pool's long tail of the ``families`` mix, or every
+    family of that mix equally likely."""
+    if families not in FAMILY_MIXES:
+        raise ValueError(f"families must be one of {list(FAMILY_MIXES)}, got {families!r}")
+    pool = FAMILY_MIXES[families]
     if val_distribution == "pool":
-        return POSE_FREQUENCIES
+        return pool
     if val_distribution == "balanced":
-        return tuple([1.0 / len(POSE_FAMILIES)] * len(POSE_FAMILIES))
+        present = [p > 0 for p in pool]
+        return tuple(1.0 / sum(present) if shown else 0.0 for shown in present)
     raise ValueError(f"val_distribution must be one of {VAL_DISTRIBUTIONS}, got {val_distribution!r}")
 
 
@@ -149,6 +153,7 @@ def generate_synthetic(
     image_size: int = 128,
     seed: int = 0,
     val_distribution: str = "pool",
+    families: str = "upright",
 ) -> SyntheticPaths:
     """Generate the synthetic data set into ``out_dir`` (created; existing files are overwritten).
 
@@ -159,8 +164,11 @@ def generate_synthetic(
         n_pool: number of pool (trainable, unlabeled) images.
         n_val: number of validation images.
         image_size: square image side in pixels.
-        seed: the data set is a pure function of (seed, n_pool, n_val, image_size, val_distribution).
+        seed: the data set is a pure function of (seed, n_pool, n_val, image_size, val_distribution,
+            families).
         val_distribution: ``pool`` (same long tail as the pool) or ``balanced`` (families equally likely).
+        families: the pose-family mix (``scene.FAMILY_MIXES``): ``upright`` or ``all`` (adds lying and
+            upside-down people).
 
     Returns:
         The paths of the generated files.
@@ -169,10 +177,10 @@ def generate_synthetic(
         raise ValueError(f"n_pool and n_val must be >= 1, got n_pool={n_pool}, n_val={n_val}")
     if image_size < 32:
         raise ValueError(f"image_size must be >= 32 pixels, got {image_size}")
-    val_probs = family_probs(val_distribution)
+    pool_probs, val_probs = family_probs("pool", families), family_probs(val_distribution, families)
     out = Path(out_dir)
     (out / IMAGES_SUBDIR).mkdir(parents=True, exist_ok=True)
-    pool = _write_split(out, "pool", range(1, n_pool + 1), image_size, seed, POSE_FREQUENCIES, split_code=0)
+    pool = _write_split(out, "pool", range(1, n_pool + 1), image_size, seed, pool_probs, split_code=0)
     val = _write_split(out, "val", range(n_pool + 1, n_pool + n_val + 1), image_size, seed, val_probs, 1)
     for name, content in ((POOL_ANN, pool), (VAL_ANN, val)):
         (out / name).write_text(json.dumps(content))
