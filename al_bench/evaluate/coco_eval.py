@@ -44,7 +44,7 @@ class KeypointEvaluation:
     COCOeval matches detections to persons image by image (``evaluateImg``), and only its accumulation
     mixes images (one ranking of all detections by score). So the metrics of a subset are its images'
     per-image matches accumulated alone: exactly what a separate ``evaluate_keypoints`` on the subset
-    computes (tests/evaluate/test_coco_eval.py), without matching every image once per subset (val's
+    computes (tests/evaluate/test_families.py), without matching every image once per subset (val's
     six pose families each evaluated apart took as long as the whole val).
     """
 
