@@ -88,7 +88,8 @@ def _assert_logged_once(client, run, rounds: int = 2) -> None:
 def synthetic_root(tmp_path_factory) -> Path:
     """The tiny synthetic set of conftest.TINY (40 pool / 20 val), generated once for the module."""
     root = tmp_path_factory.mktemp("data") / "synthetic"
-    params = {"n_pool": 40, "n_val": 20, "image_size": 128, "seed": 0, "val_distribution": "pool"}
+    params = {"n_pool": 40, "n_val": 20, "image_size": 128, "seed": 0, "val_distribution": "pool",
+              "families": "upright"}  # fmt: skip
     return ensure_synthetic(OmegaConf.create({"root": str(root), **params}))
 
 

