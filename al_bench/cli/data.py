@@ -24,6 +24,7 @@ from al_bench.annotate.merge import merge_annotations
 from al_bench.data.coco import BadAnnotationError, CocoKeypoints, DataNotFoundError
 from al_bench.data.synthetic import (
     FACINGS,
+    FAMILY_MIXES,
     IMAGES_SUBDIR,
     POOL_ANN,
     POSE_FAMILIES,
@@ -48,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--val-distribution", choices=("pool", "balanced"), default="pool")
     gen.add_argument(
         "--families",
-        choices=("upright", "all"),
+        choices=tuple(FAMILY_MIXES),
         default="upright",
         help="pose-family mix (all: + lying, upside down)",
     )

@@ -47,6 +47,14 @@ def test_synthetic_then_inspect(tmp_path, capsys):
     assert "4 images" in capsys.readouterr().out and (out / "sheet_val.png").exists()
 
 
+def test_synthetic_families_option_brings_back_rotated_people(tmp_path):
+    out = tmp_path / "syn"
+    assert main(["synthetic", "--out", str(out), "--n-pool", "60", "--n-val", "1", "--families", "all"]) == 0
+    anns = json.loads((out / "person_keypoints_pool.json").read_text())["annotations"]
+    families = Counter(a["pose_family"] for a in anns if not a["iscrowd"] and a["num_keypoints"] > 0)
+    assert families["lying"] + families["upside_down"] > 0
+
+
 def test_errors_exit_with_a_message(tmp_path):
     with pytest.raises(SystemExit) as err:
         main(["inspect", str(tmp_path / "missing")])
