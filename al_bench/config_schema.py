@@ -154,6 +154,7 @@ class InferConfig:
     flip: bool = MISSING
     scales: list[float] = MISSING
     resize: str = MISSING  # long_side (letterbox square) | height (OpenPose's test protocol)
+    channels_last: bool = MISSING
     decode: DecodeConfig = field(default_factory=DecodeConfig)
 
 

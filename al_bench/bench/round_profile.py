@@ -46,9 +46,10 @@ def _rate(n_images: int, fn: Callable[[], Any]) -> tuple[float, float]:
 def bare_train_rate(cfg: Mapping[str, Any], batch: dict, steps: int) -> float:
     """Images/s of forward + backward + optimizer step on one ready batch (no data loading)."""
     torch.manual_seed(0)
-    model = build_model(cfg["model"]).train()
+    model = build_model(cfg["model"]).train().to(memory_format=_memory_format(cfg["train"]))
     optimizer = build_optimizer(model, cfg["train"])
-    x, targets = batch["image"], [batch[k] for k in ("heatmaps", "pafs", "mask")]
+    x = batch["image"].contiguous(memory_format=_memory_format(cfg["train"]))
+    targets = [batch[k] for k in ("heatmaps", "pafs", "mask")]
 
     def step() -> None:
         loss = openpose_loss(model(x), *targets)
@@ -60,11 +61,16 @@ def bare_train_rate(cfg: Mapping[str, Any], batch: dict, steps: int) -> float:
     return _rate(steps * x.shape[0], lambda: [step() for _ in range(steps)])[1]
 
 
+def _memory_format(section: Mapping[str, Any]) -> torch.memory_format:
+    """The memory format a ``train`` or ``infer`` section runs the model in: the bare rates use it too."""
+    return torch.channels_last if bool(section.get("channels_last", False)) else torch.contiguous_format
+
+
 @torch.no_grad()
-def bare_infer_rate(model, batch_size: int, repeats: int) -> float:
+def bare_infer_rate(model, batch_size: int, repeats: int, memory_format=torch.contiguous_format) -> float:
     """Images/s of the model's forward pass on a ready batch."""
-    model.eval()
-    x = torch.randn(batch_size, 3, model.input_size, model.input_size)
+    model.eval().to(memory_format=memory_format)
+    x = torch.randn(batch_size, 3, model.input_size, model.input_size).contiguous(memory_format=memory_format)
     model(x)
     return _rate(repeats * batch_size, lambda: [model(x) for _ in range(repeats)])[1]
 
@@ -116,7 +122,9 @@ def profile_round(
         model = load_checkpoint(Path(checkpoint))[0].eval()
     _profile_val(cfg, model, sources.val, out)
     _profile_selection(cfg, model, sources, labeled, out)
-    out["bare_infer_img_per_s"] = bare_infer_rate(model, int(cfg.infer.batch_size), 10)
+    out["bare_infer_img_per_s"] = bare_infer_rate(
+        model, int(cfg.infer.batch_size), 10, _memory_format(cfg.infer)
+    )
     for part in ("pool_infer", "val_eval", "val_predict"):
         out[f"{part}_ratio"] = out[f"{part}_img_per_s"] / out["bare_infer_img_per_s"]
     out["torch_threads"] = float(torch.get_num_threads())

@@ -24,6 +24,7 @@ from al_bench.data.transforms import (
     letterbox_matrix,
     load_image,
     normalize,
+    normalize_batch,
     normalized_pad,
     sample_transform,
     scale_matrix,
@@ -196,6 +197,37 @@ class PoseDataset(Dataset):
 
 # Every item field has a fixed shape, so torch's default collate batches them.
 collate = default_collate
+
+
+class CachedInputBatches:
+    """Plain (un-augmented) model inputs of ``image_ids``, read from the image cache a batch at a time.
+
+    The ``image``, ``image_id``, ``scale`` and ``offset`` fields that :class:`PoseDataset` items with
+    ``augment=None, with_targets=False`` collate to (same values and dtypes), without a per-item step: one memmap read and one in-place normalisation
+    per batch. Inference reads the pool and val through it whenever the cache holds every id.
+    """
+
+    def __init__(self, source, image_ids: Sequence[int], image_cache: ImageCache, batch_size: int) -> None:
+        missing = [int(i) for i in image_ids if int(i) not in image_cache]
+        if missing:
+            raise KeyError(f"image ids not in the image cache {image_cache.directory}: {missing[:10]}")
+        self.source, self.image_ids = source, [int(i) for i in image_ids]
+        self.image_cache, self.batch_size = image_cache, int(batch_size)
+
+    def __len__(self) -> int:
+        return -(-len(self.image_ids) // self.batch_size)
+
+    def __iter__(self):
+        size = self.image_cache.size
+        for start in range(0, len(self.image_ids), self.batch_size):
+            ids = self.image_ids[start : start + self.batch_size]
+            boxes = [letterbox(*self.source.image_size(i), size) for i in ids]
+            yield {
+                "image": normalize_batch(torch.from_numpy(self.image_cache.letterboxed_batch(ids))),
+                "image_id": torch.tensor(ids, dtype=torch.int64),
+                "scale": torch.tensor([scale for scale, _ in boxes], dtype=torch.float64),
+                "offset": torch.from_numpy(np.stack([offset for _, offset in boxes])),
+            }
 
 
 class HeightResizedImages(Dataset):

@@ -51,6 +51,10 @@ class ImageCache:
         """The cached letterboxed image (read-only view into the memmap)."""
         return self._pixels[self._row[int(image_id)]]
 
+    def letterboxed_batch(self, image_ids: Sequence[int]) -> np.ndarray:
+        """``(B, S, S, 3)`` uint8 copy of the cached images of ``image_ids``, in that order."""
+        return self._pixels[[self._row[int(i)] for i in image_ids]]
+
 
 def cache_key(source, image_ids: Sequence[int], size: int) -> str:
     """Hash of every file's path, size and mtime plus the input size (a changed file changes it)."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from PIL import Image
 
 from al_bench.data.integrity import decoded, open_rgb
@@ -174,6 +175,17 @@ def normalize(img: Image.Image | np.ndarray) -> np.ndarray:
     """``(3, H, W)`` float32, ImageNet mean/std normalised, from an RGB image or ``(H, W, 3)`` uint8."""
     arr = np.asarray(img, dtype=np.uint8)
     return np.stack([_NORMALIZE_LUT[c][arr[..., c]] for c in range(3)])
+
+
+def normalize_batch(pixels: torch.Tensor) -> torch.Tensor:
+    """``(B, 3, H, W)`` float32 (channels_last strides) from ``(B, H, W, 3)`` uint8: :func:`normalize`'s
+    values exactly (the same float32 operations as its table), computed on a whole batch in place."""
+    out = pixels.float()
+    out.div_(255.0).sub_(_TORCH_MEAN).div_(_TORCH_STD)
+    return out.permute(0, 3, 1, 2)
+
+
+_TORCH_MEAN, _TORCH_STD = torch.from_numpy(IMAGENET_MEAN), torch.from_numpy(IMAGENET_STD)
 
 
 def normalized_pad() -> np.ndarray:

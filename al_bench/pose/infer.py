@@ -1,7 +1,7 @@
 """Batched inference: COCO keypoint results, per-keypoint heatmap peaks and pooled backbone features.
 
-Settings come from the ``infer`` config group (batch size, device, peak count, flip / multi-scale test,
-decoder). Test-time augmentation is off by default; when on, the maps of the flipped and/or rescaled
+Settings come from the ``infer`` config group (batch size, device, memory format, peak count, flip /
+multi-scale test, decoder). Test-time augmentation is off by default; when on, the maps of the flipped and/or rescaled
 inputs are mapped back onto the plain input's output grid and averaged before decoding.
 """
 
@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from al_bench.data.dataset import HeightResizedImages, PoseDataset, collate_widths
+from al_bench.data.dataset import CachedInputBatches, HeightResizedImages, PoseDataset, collate_widths
 from al_bench.data.skeleton import LIMBS, NUM_KEYPOINTS, flip_permutation
 from al_bench.data.targets import cell_centers
 from al_bench.data.transforms import normalized_pad
@@ -158,7 +158,7 @@ def _forward_maps(
                 heat = heat[:, heat_perm]
                 paf = paf[:, paf_perm] * paf_sign[None, :, None, None]
             heat_sum, paf_sum, n = heat_sum + heat, paf_sum + paf, n + 1
-    return heat_sum / n, paf_sum / n
+    return (heat_sum / n).contiguous(), (paf_sum / n).contiguous()  # NCHW for the decoder, whatever the model's format
 
 
 def _infer_cfg(cfg: Mapping[str, Any]) -> dict:
@@ -169,9 +169,10 @@ def _infer_cfg(cfg: Mapping[str, Any]) -> dict:
 
 def _loader(
     model: PoseNet, source: Any, image_ids: Sequence[int], cfg: Mapping[str, Any], infer: dict
-) -> DataLoader:
-    """Batches of plain inputs: letterboxed squares (``infer.resize: long_side``, from the image cache) or
-    OpenPose's height-fitted inputs, padded to the batch's widest (``height``)."""
+) -> DataLoader | CachedInputBatches:
+    """Batches of plain inputs: letterboxed squares (``infer.resize: long_side``; read a batch at a time
+    from the image cache when it holds every id) or OpenPose's height-fitted inputs, padded to the
+    batch's widest (``height``)."""
     resize = str(infer.get("resize", "long_side"))
     if resize not in RESIZES:
         raise ValueError(f"infer.resize must be one of {list(RESIZES)}, got {resize!r}")
@@ -179,6 +180,9 @@ def _loader(
     if resize == "height":
         images = HeightResizedImages(source, image_ids, model.input_size, model.stride)
         return DataLoader(images, batch_size=batch_size, num_workers=workers, collate_fn=collate_widths)
+    cache = source_image_cache(cfg, source, model.input_size)
+    if cache is not None and cache.size == model.input_size and all(int(i) in cache for i in image_ids):
+        return CachedInputBatches(source, image_ids, cache, batch_size)
     dataset = PoseDataset(
         source,
         [int(i) for i in image_ids],
@@ -186,7 +190,7 @@ def _loader(
         stride=model.stride,
         augment=None,
         with_targets=False,
-        image_cache=source_image_cache(cfg, source, model.input_size),
+        image_cache=cache,
     )
     return DataLoader(dataset, batch_size=batch_size, num_workers=workers)
 
@@ -234,10 +238,12 @@ def predict(
     max_peaks = int(infer.get("max_peaks", 8))
     scales = [float(s) for s in infer.get("scales", [1.0])]
     flip = bool(infer.get("flip", False))
-    model.eval().to(device)
+    # The memory format is set either way, so predictions do not depend on how the model was trained.
+    memory_format = torch.channels_last if bool(infer.get("channels_last", False)) else torch.contiguous_format
+    model.eval().to(device, memory_format=memory_format)
     results, peaks, features, heatmaps = [], [], [], []
     for batch in tqdm(_loader(model, source, image_ids, cfg, infer), desc="predict", leave=False):
-        x = batch["image"].to(device)
+        x = batch["image"].to(device).contiguous(memory_format=memory_format)
         feats = model.backbone(x)
         valid = _valid_columns(batch, feats.shape[-1], x.shape[-1])
         if "features" in want:

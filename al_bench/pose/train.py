@@ -1,8 +1,9 @@
 """Training loop for the pose networks: ``fit`` trains on the labelled images of one AL round.
 
 The run is seeded and deterministic on CPU (same config + seed -> bit-identical weights): model init,
-shuffling and augmentation draw from generators seeded with ``cfg.seed``. On CUDA it uses bf16
-autocast and channels_last when ``train.amp`` / ``train.channels_last`` ask for it.
+shuffling and augmentation draw from generators seeded with ``cfg.seed``. It uses channels_last (NHWC)
+tensors when ``train.channels_last`` asks (faster convolutions on CPU and CUDA; other float results
+than NCHW, as deterministic) and, on CUDA, bf16 autocast when ``train.amp`` does.
 """
 
 from __future__ import annotations
@@ -174,7 +175,7 @@ def train_steps(
 ) -> dict[str, Any]:
     """Run ``steps`` optimizer steps; returns ``steps``, ``images``, ``losses`` (one per step), ``train_time_s``."""
     amp = device.type == "cuda" and str(train_cfg["amp"]) == "bf16"
-    channels_last = device.type == "cuda" and bool(train_cfg["channels_last"])
+    channels_last = bool(train_cfg["channels_last"])
     paf_weight = float(train_cfg["paf_weight"])
     clip = train_cfg["grad_clip"]
     log_every = max(int(train_cfg["log_every"]), 1)
@@ -261,7 +262,7 @@ def fit(
     device = resolve_device(str(train_cfg["device"]))
     model, warm = initial_model(cfg, init_model)
     model.to(device)
-    if device.type == "cuda" and bool(train_cfg["channels_last"]):
+    if bool(train_cfg["channels_last"]):
         model.to(memory_format=torch.channels_last)
     steps = num_steps(train_cfg, len(labeled_ids), warm)
     loader = make_loader(labeled_dataset(cfg, source, labeled_ids), train_cfg, int(cfg["seed"]), steps)

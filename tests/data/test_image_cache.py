@@ -3,12 +3,14 @@
 import os
 
 import numpy as np
+import pytest
 import torch
+from torch.utils.data import DataLoader
 
 from al_bench.data.coco import CocoKeypoints
-from al_bench.data.dataset import PoseDataset
+from al_bench.data.dataset import CachedInputBatches, PoseDataset
 from al_bench.data.image_cache import META_FILE, image_cache
-from al_bench.data.transforms import AugmentConfig, denormalize
+from al_bench.data.transforms import _NORMALIZE_LUT, AugmentConfig, denormalize, normalize_batch
 
 
 def _source(coco_sample):
@@ -22,6 +24,35 @@ def test_inference_items_are_bit_identical_with_the_cache(coco_sample, tmp_path)
     cached = PoseDataset(source, source.image_ids, 368, 8, 7.0, 8.0, with_targets=False, image_cache=cache)
     for i in range(len(plain)):
         assert torch.equal(plain[i]["image"], cached[i]["image"])
+
+
+def test_cached_batches_equal_the_collated_inference_items(coco_sample, tmp_path):
+    source = _source(coco_sample)
+    cache = image_cache(source, 368, tmp_path, progress=False)
+    ids = list(source.image_ids)[::-1]  # any order: batches follow the ids given
+    items = PoseDataset(source, ids, 368, 8, with_targets=False, image_cache=cache)
+    expected = DataLoader(items, batch_size=3)
+    got = list(CachedInputBatches(source, ids, cache, batch_size=3))
+    assert len(got) == len(CachedInputBatches(source, ids, cache, batch_size=3)) == -(-len(ids) // 3)
+    for a, b in zip(expected, got, strict=True):
+        assert set(b) == {"image", "image_id", "scale", "offset"}  # what inference reads
+        for key in b:
+            assert a[key].dtype == b[key].dtype and torch.equal(a[key], b[key]), key
+
+
+def test_batch_normalisation_is_the_item_tables_values():
+    # Every uint8 value of every channel: the in-place float32 ops give the lookup table's numbers.
+    pixels = torch.arange(256, dtype=torch.uint8)[None, None, :, None].expand(1, 1, 256, 3).contiguous()
+    out = normalize_batch(pixels)
+    assert out.shape == (1, 3, 1, 256) and out.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(out[0, :, 0, :], torch.from_numpy(_NORMALIZE_LUT))
+
+
+def test_cached_batches_name_ids_the_cache_lacks(synthetic_set, tmp_path):
+    source = CocoKeypoints(synthetic_set.pool_ann, synthetic_set.image_dir)
+    cache = image_cache(source, 64, tmp_path, progress=False)
+    with pytest.raises(KeyError, match="987654"):
+        CachedInputBatches(source, [int(source.image_ids[0]), 987654], cache, batch_size=4)
 
 
 def test_augmented_items_keep_keypoints_on_the_same_pixels(coco_sample, tmp_path):
