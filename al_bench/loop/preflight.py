@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import sys
 import tempfile
 from collections.abc import Mapping
@@ -31,11 +30,12 @@ class OutputDirError(OSError):
 PROBE_ATTEMPTS = 5
 
 
-def _probe(path: Path) -> None:
-    """Create ``path`` and write a probe file in it.
+def _probe(path: Path) -> float:
+    """Create ``path``, write a probe file in it and return the MiB free on its filesystem.
 
     Parallel jobs of one sweep check the same folders at once, and each removes the folders it created
-    (below): a folder can vanish between one job's mkdir and its probe. That job then tries again.
+    (below): a folder can vanish between one job's mkdir and its probe, or right after the probe. That
+    job then tries again, and the free space is read from the open probe file, not from the path.
     """
     for attempt in range(PROBE_ATTEMPTS):
         path.mkdir(parents=True, exist_ok=True)
@@ -44,10 +44,12 @@ def _probe(path: Path) -> None:
                 probe.write(b"ok")
                 probe.flush()
                 os.fsync(probe.fileno())
-            return
+                stats = os.fstatvfs(probe.fileno())
+            return stats.f_bavail * stats.f_frsize / 2**20
         except FileNotFoundError:
             if attempt == PROBE_ATTEMPTS - 1:
                 raise
+    raise AssertionError("unreachable")
 
 
 def check_writable(path: str | Path, key: str, min_free_mb: float = DEFAULT_MIN_FREE_MB) -> None:
@@ -65,8 +67,7 @@ def check_writable(path: str | Path, key: str, min_free_mb: float = DEFAULT_MIN_
     hint = f"set {key}=... (or AL_BENCH_OUTPUT) to a writable folder with free space"
     created = [p for p in (path, *path.parents) if not p.exists()]
     try:
-        _probe(path)
-        free_mb = shutil.disk_usage(path).free / 2**20
+        free_mb = _probe(path)
     except OSError as err:
         raise OutputDirError(f"{key}={path} is not writable ({type(err).__name__}: {err}); {hint}") from err
     finally:

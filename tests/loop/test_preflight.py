@@ -44,9 +44,31 @@ def test_a_folder_removed_by_a_parallel_jobs_cleanup_is_probed_again(tmp_path, m
     assert len(calls) == 2 and not (tmp_path / "outputs").exists()
 
 
+def test_a_folder_removed_right_after_the_probe_does_not_fail_the_check(tmp_path, monkeypatch):
+    """The other order of the same race (seen in a default run): the parallel job removes the folder
+    between this job's probe and its free-space reading."""
+    target = tmp_path / "outputs" / "state"
+    real = preflight.tempfile.NamedTemporaryFile
+
+    class RemovedOnClose:
+        def __init__(self, *args, **kwargs):
+            self.file = real(*args, **kwargs)
+
+        def __enter__(self):
+            return self.file.__enter__()
+
+        def __exit__(self, *exc):
+            self.file.__exit__(*exc)
+            shutil.rmtree(tmp_path / "outputs")  # the parallel job's "leave no trace"
+
+    monkeypatch.setattr(preflight.tempfile, "NamedTemporaryFile", RemovedOnClose)
+    preflight.check_writable(target, "paths.state_dir")
+    assert not (tmp_path / "outputs").exists()
+
+
 def test_full_disk_is_reported_before_a_run(tmp_path, monkeypatch):
-    usage = namedtuple("usage", "total used free")
-    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10 * 2**30, 10 * 2**30 - 2**20, 2**20))
+    stats = namedtuple("stats", "f_bavail f_frsize")
+    monkeypatch.setattr(preflight.os, "fstatvfs", lambda fd: stats(256, 4096))  # 1 MiB free
     with pytest.raises(
         OutputDirError, match=r"paths.cache_dir=.* has only 1 MiB free \(paths.min_free_mb=50\)"
     ):
