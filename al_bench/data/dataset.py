@@ -73,13 +73,16 @@ class PoseDataset(Dataset):
             for the plain letterbox (evaluation/inference).
         seed: augmentation seed; item ``i`` of epoch ``e`` uses ``default_rng([seed, e, i])``.
         with_targets: False gives only ``image``, ``image_id``, ``scale``, ``offset`` (inference).
+        normalized: False gives ``pixels`` ``(S, S, 3)`` uint8 instead of ``image``: a quarter of the
+            bytes between a data worker and training, normalised there a batch at a time
+            (:func:`~al_bench.data.transforms.normalize_batch`, the same values).
         image_cache: letterboxed images at ``input_size`` (:mod:`al_bench.data.image_cache`); items of
             cached ids read it instead of decoding their files.
 
     An item is indexed by its position ``i`` (this epoch, :meth:`set_epoch`) or by ``(epoch, i)``, which
     lets a sampler drive the epochs of persistent data workers (:class:`al_bench.pose.train.EpochBatches`).
 
-    Items are dicts: ``image`` (3, S, S) float32 ImageNet-normalised, ``heatmaps`` (18, h, w),
+    Items are dicts: ``image`` (3, S, S) float32 ImageNet-normalised (or ``pixels``), ``heatmaps`` (18, h, w),
     ``pafs`` (38, h, w), ``mask`` (1, h, w), ``image_id`` int, ``scale`` float, ``offset`` (2,) with
     ``original_xy = (input_xy - offset) / scale`` for the un-augmented letterbox, ``affine`` (2, 3) the
     exact original -> input map actually used (includes augmentation), ``flipped`` bool.
@@ -97,6 +100,7 @@ class PoseDataset(Dataset):
         seed: int = 0,
         with_targets: bool = True,
         image_cache: ImageCache | None = None,
+        normalized: bool = True,
     ) -> None:
         if input_size % stride:
             raise ValueError(f"input_size {input_size} must be a multiple of stride {stride}")
@@ -111,7 +115,7 @@ class PoseDataset(Dataset):
         if augment is not None and not isinstance(augment, AugmentConfig):
             augment = AugmentConfig.from_cfg(augment)
         self.augment, self.seed, self.with_targets = augment, int(seed), with_targets
-        self.epoch = 0
+        self.epoch, self.normalized = 0, bool(normalized)
         usable = image_cache is not None and image_cache.size == self.input_size
         self.image_cache = image_cache if usable else None
 
@@ -133,14 +137,18 @@ class PoseDataset(Dataset):
         width, height = self.source.image_size(image_id)
         transform = self._transform(index, epoch)
         scale = self.input_size / max(width, height)
+        pixels = self._input_image(image_id, width, height, transform)
         item = {
-            "image": torch.from_numpy(normalize(self._input_image(image_id, width, height, transform))),
             "image_id": image_id,
             "scale": float(scale),
             "offset": torch.from_numpy(self._letterbox_offset(width, height)),
             "affine": torch.from_numpy(transform.matrix[:2].astype(np.float32)),
             "flipped": transform.flipped,
         }
+        if self.normalized:
+            item["image"] = torch.from_numpy(normalize(pixels))
+        else:  # a copy: a cached image is a read-only view into the memmap
+            item["pixels"] = torch.from_numpy(np.array(pixels))
         if self.with_targets:
             item.update(self._targets(image_id, transform))
         return item

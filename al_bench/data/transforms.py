@@ -181,7 +181,7 @@ def normalize_batch(pixels: torch.Tensor) -> torch.Tensor:
     """``(B, 3, H, W)`` float32 (channels_last strides) from ``(B, H, W, 3)`` uint8: :func:`normalize`'s
     values exactly (the same float32 operations as its table), computed on a whole batch in place."""
     out = pixels.float()
-    out.div_(255.0).sub_(_TORCH_MEAN).div_(_TORCH_STD)
+    out.div_(255.0).sub_(_TORCH_MEAN.to(out.device)).div_(_TORCH_STD.to(out.device))
     return out.permute(0, 3, 1, 2)
 
 

@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from al_bench.data.dataset import PoseDataset
 from al_bench.data.image_cache import image_cache
+from al_bench.data.transforms import normalize_batch
 from al_bench.devices import resolve_device
 from al_bench.pose.loss import openpose_loss
 from al_bench.pose.models import PoseNet, build_model
@@ -164,6 +165,16 @@ def _single_thread_worker(_: int) -> None:
     set_cpu_threads(1)
 
 
+def model_input(batch: Mapping[str, torch.Tensor], device: torch.device, channels_last: bool) -> torch.Tensor:
+    """A batch's normalised ``(B, 3, S, S)`` input on ``device``, from its ``image`` or its uint8
+    ``pixels`` (normalised here, on the device: :func:`~al_bench.data.transforms.normalize_batch`)."""
+    if "pixels" in batch:
+        x = normalize_batch(batch["pixels"].to(device, non_blocking=True))
+    else:
+        x = batch["image"].to(device, non_blocking=True)
+    return x.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+
+
 def train_steps(
     model: PoseNet,
     batches: Iterator[dict],
@@ -185,9 +196,7 @@ def train_steps(
     bar = tqdm(range(steps), desc="train", leave=False, disable=not train_cfg["progress"])
     for step in bar:
         batch = next(batches)
-        x = batch["image"].to(device, non_blocking=True)
-        if channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = model_input(batch, device, channels_last)
         targets = [batch[k].to(device, non_blocking=True) for k in ("heatmaps", "pafs", "mask")]
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             outputs = model(x)
@@ -230,6 +239,7 @@ def labeled_dataset(cfg: Mapping[str, Any], source: Any, labeled_ids: Sequence[i
         augment=cfg["data"]["augment"],  # enabled: false -> plain letterbox
         seed=int(cfg["seed"]),
         image_cache=source_image_cache(cfg, source, int(cfg["model"]["input_size"])),
+        normalized=False,  # uint8 pixels to the training step (model_input normalises them)
     )
 
 

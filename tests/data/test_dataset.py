@@ -12,6 +12,7 @@ from al_bench.data.dataset import PoseDataset, collate
 from al_bench.data.skeleton import flip_permutation
 from al_bench.data.targets import cell_centers
 from al_bench.data.transforms import AugmentConfig, denormalize
+from al_bench.pose.train import model_input
 
 S, STRIDE = 368, 8
 
@@ -37,6 +38,18 @@ def test_items_have_the_contract_shapes(sample_source):
     assert item["image"][:, S // 2].std() > 0.3
     batch = collate([item, _dataset(sample_source)[0]])
     assert batch["image"].shape == (2, 3, S, S) and batch["image_id"].tolist() == [40083, 785]
+
+
+def test_uint8_pixel_items_normalise_to_the_same_training_input(sample_source):
+    aug = AugmentConfig(scale=(0.9, 1.1), rotation_deg=10, flip=True)
+    floats = _dataset(sample_source, augment=aug, seed=3)
+    pixels = _dataset(sample_source, augment=aug, seed=3, normalized=False)
+    for i in range(len(floats)):
+        a, b = floats[(1, i)], pixels[(1, i)]
+        assert "image" not in b and b["pixels"].shape == (S, S, 3) and b["pixels"].dtype == torch.uint8
+        assert torch.equal(a["heatmaps"], b["heatmaps"]) and torch.equal(a["affine"], b["affine"])
+        x = model_input(collate([b]), torch.device("cpu"), channels_last=True)
+        assert x.is_contiguous(memory_format=torch.channels_last) and torch.equal(x[0], a["image"])
 
 
 def test_inference_items_have_no_targets(sample_source):
