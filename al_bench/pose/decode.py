@@ -105,13 +105,15 @@ def nms_mask(heatmaps: torch.Tensor, reach: float = 1.0) -> torch.Tensor:
     def at(dy: int, dx: int) -> torch.Tensor:
         return padded[..., 1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w]
 
-    mask = (heatmaps > at(-1, 0)) & (heatmaps > at(0, -1)) & (heatmaps >= at(1, 0)) & (heatmaps >= at(0, 1))
+    mask = (heatmaps > at(-1, 0)) & (heatmaps > at(0, -1))
+    if t == 1.0:  # the same condition without the arithmetic: 3 x 3 max pooling, as a separable max
+        rows = torch.maximum(torch.maximum(padded[..., :, :w], padded[..., :, 1 : w + 1]), padded[..., :, 2:])
+        window = torch.maximum(torch.maximum(rows[..., :h, :], rows[..., 1 : h + 1, :]), rows[..., 2:, :])
+        return mask & (heatmaps >= window)
+    mask &= (heatmaps >= at(1, 0)) & (heatmaps >= at(0, 1))
     for dy in (-1, 1):
         for dx in (-1, 1):
-            if t == 1.0:  # the same condition without the arithmetic: 3 x 3 max pooling
-                mask &= heatmaps >= at(dy, dx)
-            else:
-                mask &= (2 - t) * heatmaps >= (1 - t) * (at(dy, 0) + at(0, dx)) + t * at(dy, dx)
+            mask &= (2 - t) * heatmaps >= (1 - t) * (at(dy, 0) + at(0, dx)) + t * at(dy, dx)
     return mask
 
 
