@@ -118,6 +118,7 @@ class TrainConfig:
     gamma: Number = MISSING
     paf_weight: Number = MISSING
     grad_clip: Number | None = MISSING
+    ema_decay: Number | None = None  # the fit returns an average of its weights (null: the last weights)
     amp: str = MISSING  # none | bf16
     channels_last: bool = MISSING
     num_workers: int = MISSING

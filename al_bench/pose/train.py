@@ -175,6 +175,32 @@ def model_input(batch: Mapping[str, torch.Tensor], device: torch.device, channel
     return x.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
 
 
+class WeightAverage:
+    """Exponential moving average of a model's float parameters and buffers (BatchNorm statistics) over
+    one fit, with TensorFlow's warm-up: step ``n`` uses ``min(decay, (1 + n) / (10 + n))``, so the weights
+    the fit started from fade within its first steps."""
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        if not 0.0 < decay < 1.0:
+            raise ValueError(f"train.ema_decay must be in (0, 1) or null, got {decay}")
+        self.decay, self.updates = float(decay), 0
+        tensors = [*model.parameters(), *model.buffers()]
+        self.tensors = [t for t in tensors if t.is_floating_point()]
+        self.average = [t.detach().clone() for t in self.tensors]
+
+    @torch.no_grad()
+    def update(self) -> None:
+        self.updates += 1
+        weight = 1.0 - min(self.decay, (1 + self.updates) / (10 + self.updates))
+        for average, tensor in zip(self.average, self.tensors, strict=True):
+            average.lerp_(tensor, weight)
+
+    @torch.no_grad()
+    def copy_to_model(self) -> None:
+        for average, tensor in zip(self.average, self.tensors, strict=True):
+            tensor.copy_(average)
+
+
 def train_steps(
     model: PoseNet,
     batches: Iterator[dict],
@@ -191,6 +217,7 @@ def train_steps(
     clip = train_cfg["grad_clip"]
     log_every = max(int(train_cfg["log_every"]), 1)
     model.train()
+    average = WeightAverage(model, float(train_cfg["ema_decay"])) if train_cfg.get("ema_decay") else None
     losses, images = [], 0
     start = time.perf_counter()
     bar = tqdm(range(steps), desc="train", leave=False, disable=not train_cfg["progress"])
@@ -209,10 +236,14 @@ def train_steps(
             nn.utils.clip_grad_norm_(model.parameters(), float(clip))
         optimizer.step()
         scheduler.step()
+        if average is not None:
+            average.update()
         losses.append(float(loss.detach()))
         images += x.shape[0]
         if step % log_every == 0 or step == steps - 1:
             bar.set_postfix(loss=f"{losses[-1]:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
+    if average is not None:
+        average.copy_to_model()
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     return {"steps": steps, "images": images, "losses": losses, "train_time_s": time.perf_counter() - start}

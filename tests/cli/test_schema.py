@@ -100,15 +100,16 @@ def test_select_and_search_bench_compose_with_their_own_keys():
 # the same model now scores another AP, so no earlier run may be resumed as one of these. Again on
 # 2026-12-02 (session 5) for the grid NMS (infer.decode.nms_kernel 5 -> 9), infer.resize and the decoder's join_shared /
 # keep_parts. On 2026-12-03 for the synthetic generator's version 3 (data.families; the data differ), and
-# for channels_last on CPU (train.channels_last true in tiny_cpu, the new infer.channels_last: other floats).
+# for channels_last on CPU (train.channels_last true in tiny_cpu, the new infer.channels_last: other floats)
+# and the new train.ema_decay key.
 # A built-in data builder adds nothing to the key (data.kind says it), a builder of the user's own does.
 KNOWN_KEYS = [
-    ([], "d2bfe0b22631b359", "2ae73b4fb5daa581"),
-    (["strategy=full_pool"], "e552f4ef0207449b", "b4d0027f9055c7dc"),
-    (["strategy=random"], "42d214019d0f8634", "09059557fdc808cd"),
-    (["data=coco"], "1be35ddcec0331de", "8176c75111498e18"),
-    (["experiment=paper_coco", "strategy=coreset", "seed=1"], "b46ce5a747ef4832", "94ed94db5c3054ce"),
-    (["experiment=kaplan2020"], "77567a2423f05240", "178bed50ccb47213"),
+    ([], "89f7255ee00795da", "b79482fad01644fd"),
+    (["strategy=full_pool"], "36b20a3145af4e32", "86987b55c3a1394c"),
+    (["strategy=random"], "f03d18cfe9bf38da", "fd42a1253d2dc608"),
+    (["data=coco"], "cd50668c8b4b447a", "7864ab32ab6b2ea6"),
+    (["experiment=paper_coco", "strategy=coreset", "seed=1"], "ca88895456768b3c", "8afa45fbbf57febe"),
+    (["experiment=kaplan2020"], "a663864454d03088", "6d4d719e63853542"),
 ]
 
 

@@ -6,7 +6,7 @@ import torch
 
 from al_bench.pose.checkpoint import load_checkpoint, save_checkpoint
 from al_bench.pose.models import build_model
-from al_bench.pose.train import EpochBatches, build_optimizer, build_scheduler, fit, num_steps
+from al_bench.pose.train import EpochBatches, WeightAverage, build_optimizer, build_scheduler, fit, num_steps
 
 
 def _weights(model):
@@ -152,3 +152,35 @@ def test_a_warm_started_fit_can_use_its_own_peak_lr(tiny_cfg):
     assert {g["lr"] for g in build_optimizer(model, tiny_cfg.train, warm=True).param_groups} == {
         tiny_cfg.train.lr
     }
+
+
+def test_weight_average_follows_the_warmed_up_ema_of_parameters_and_batchnorm_statistics():
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.BatchNorm2d(2))
+    average = WeightAverage(model, decay=0.5)
+    tracked = [model[0].weight, model[1].running_mean]
+    expected = [t.detach().clone() for t in tracked]
+    for n in range(1, 6):
+        with torch.no_grad():
+            for t in tracked:
+                t.add_(1.0)
+        model[1].num_batches_tracked += 1  # an integer buffer: left as it is
+        average.update()
+        keep = min(0.5, (1 + n) / (10 + n))
+        expected = [keep * e + (1 - keep) * t.detach() for e, t in zip(expected, tracked, strict=True)]
+    average.copy_to_model()
+    for e, t in zip(expected, tracked, strict=True):
+        torch.testing.assert_close(t.detach(), e)
+    assert int(model[1].num_batches_tracked) == 5
+    with pytest.raises(ValueError, match="train.ema_decay"):
+        WeightAverage(model, decay=1.0)
+
+
+def test_a_fit_with_ema_returns_other_weights_than_its_last_ones(tiny_cfg, coco_source):
+    ids = coco_source.image_ids.tolist()
+    tiny_cfg.train.steps = 12
+    last, _ = fit(tiny_cfg, coco_source, ids)
+    tiny_cfg.train.ema_decay = 0.8
+    averaged, _ = fit(tiny_cfg, coco_source, ids)
+    again, _ = fit(tiny_cfg, coco_source, ids)
+    assert not _same(_weights(last), _weights(averaged))
+    assert _same(_weights(averaged), _weights(again))  # seeded as before
