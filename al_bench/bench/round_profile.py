@@ -73,8 +73,8 @@ def bare_infer_rate(model, batch_size: int, repeats: int, memory_format=torch.co
     x = torch.randn(batch_size, 3, model.input_size, model.input_size).contiguous(memory_format=memory_format)
     model(x)
     # The median of three: one short timing on a shared machine can be 30 % off either way.
-    rates = sorted(_rate(repeats * batch_size, lambda: [model(x) for _ in range(repeats)])[1] for _ in range(3))
-    return rates[1]
+    timings = [_rate(repeats * batch_size, lambda: [model(x) for _ in range(repeats)])[1] for _ in range(3)]
+    return sorted(timings)[1]
 
 
 def profile_round(
@@ -125,7 +125,10 @@ def profile_round(
     _profile_val(cfg, model, sources.val, out)
     _profile_selection(cfg, model, sources, labeled, out)
     out["bare_infer_img_per_s"] = bare_infer_rate(
-        model, int(cfg.infer.batch_size), 25, _memory_format(cfg.infer)  # 800 images, as the pool
+        model,
+        int(cfg.infer.batch_size),
+        25,
+        _memory_format(cfg.infer),  # 800 images, as the pool
     )
     for part in ("pool_infer", "val_eval", "val_predict"):
         out[f"{part}_ratio"] = out[f"{part}_img_per_s"] / out["bare_infer_img_per_s"]

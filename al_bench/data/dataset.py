@@ -7,6 +7,7 @@ seeded per (seed, epoch, index), so an epoch is reproducible; call :meth:`PoseDa
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -82,8 +83,8 @@ class PoseDataset(Dataset):
     An item is indexed by its position ``i`` (this epoch, :meth:`set_epoch`) or by ``(epoch, i)``, which
     lets a sampler drive the epochs of persistent data workers (:class:`al_bench.pose.train.EpochBatches`).
 
-    Items are dicts: ``image`` (3, S, S) float32 ImageNet-normalised (or ``pixels``), ``heatmaps`` (18, h, w),
-    ``pafs`` (38, h, w), ``mask`` (1, h, w), ``image_id`` int, ``scale`` float, ``offset`` (2,) with
+    Items are dicts: ``image`` (3, S, S) float32 ImageNet-normalised (or ``pixels``), ``heatmaps``
+    (18, h, w), ``pafs`` (38, h, w), ``mask`` (1, h, w), ``image_id`` int, ``scale`` float, ``offset`` (2,) with
     ``original_xy = (input_xy - offset) / scale`` for the un-augmented letterbox, ``affine`` (2, 3) the
     exact original -> input map actually used (includes augmentation), ``flipped`` bool.
     """
@@ -211,8 +212,9 @@ class CachedInputBatches:
     """Plain (un-augmented) model inputs of ``image_ids``, read from the image cache a batch at a time.
 
     The ``image``, ``image_id``, ``scale`` and ``offset`` fields that :class:`PoseDataset` items with
-    ``augment=None, with_targets=False`` collate to (same values and dtypes), without a per-item step: one memmap read and one in-place normalisation
-    per batch. Inference reads the pool and val through it whenever the cache holds every id.
+    ``augment=None, with_targets=False`` collate to (same values and dtypes), without a per-item step:
+    one memmap read and one in-place normalisation per batch. Inference reads the pool and val through
+    it whenever the cache holds every id.
     """
 
     def __init__(self, source, image_ids: Sequence[int], image_cache: ImageCache, batch_size: int) -> None:
@@ -223,7 +225,7 @@ class CachedInputBatches:
         self.image_cache, self.batch_size = image_cache, int(batch_size)
 
     def __len__(self) -> int:
-        return -(-len(self.image_ids) // self.batch_size)
+        return math.ceil(len(self.image_ids) / self.batch_size)
 
     def __iter__(self):
         size = self.image_cache.size

@@ -1,8 +1,8 @@
 """Batched inference: COCO keypoint results, per-keypoint heatmap peaks and pooled backbone features.
 
 Settings come from the ``infer`` config group (batch size, device, memory format, peak count, flip /
-multi-scale test, decoder). Test-time augmentation is off by default; when on, the maps of the flipped and/or rescaled
-inputs are mapped back onto the plain input's output grid and averaged before decoding.
+multi-scale test, decoder). Test-time augmentation is off by default; when on, the maps of the flipped
+and/or rescaled inputs are mapped back onto the plain input's output grid and averaged before decoding.
 """
 
 from __future__ import annotations
@@ -158,7 +158,8 @@ def _forward_maps(
                 heat = heat[:, heat_perm]
                 paf = paf[:, paf_perm] * paf_sign[None, :, None, None]
             heat_sum, paf_sum, n = heat_sum + heat, paf_sum + paf, n + 1
-    return (heat_sum / n).contiguous(), (paf_sum / n).contiguous()  # NCHW for the decoder, whatever the model's format
+    # NCHW for the decoder, whatever the model's memory format.
+    return (heat_sum / n).contiguous(), (paf_sum / n).contiguous()
 
 
 def _infer_cfg(cfg: Mapping[str, Any]) -> dict:
@@ -181,7 +182,7 @@ def _loader(
         images = HeightResizedImages(source, image_ids, model.input_size, model.stride)
         return DataLoader(images, batch_size=batch_size, num_workers=workers, collate_fn=collate_widths)
     cache = source_image_cache(cfg, source, model.input_size)
-    if cache is not None and cache.size == model.input_size and all(int(i) in cache for i in image_ids):
+    if cache is not None and all(int(i) in cache for i in image_ids):
         return CachedInputBatches(source, image_ids, cache, batch_size)
     dataset = PoseDataset(
         source,
@@ -239,7 +240,9 @@ def predict(
     scales = [float(s) for s in infer.get("scales", [1.0])]
     flip = bool(infer.get("flip", False))
     # The memory format is set either way, so predictions do not depend on how the model was trained.
-    memory_format = torch.channels_last if bool(infer.get("channels_last", False)) else torch.contiguous_format
+    memory_format = (
+        torch.channels_last if bool(infer.get("channels_last", False)) else torch.contiguous_format
+    )
     model.eval().to(device, memory_format=memory_format)
     results, peaks, features, heatmaps = [], [], [], []
     for batch in tqdm(_loader(model, source, image_ids, cfg, infer), desc="predict", leave=False):
