@@ -3,6 +3,7 @@
 Every strategy under one seed starts from the same L0, so the round-0 model is the same for all of
 them. It is cached under ``paths.cache_dir/round0/<key>/`` and a file lock makes parallel jobs
 (joblib, SLURM array) train it once: the first takes the lock and trains, the others wait and load.
+Its val metrics are the same for all of them too, and are cached beside it per inference config.
 """
 
 from __future__ import annotations
@@ -65,3 +66,14 @@ def cached_round0(
         # meta.json is written last: its presence means the model file is complete.
         atomic_write_json(meta_path, {"stats": stats})
         return model, stats, False
+
+
+def cached_round0_metrics(directory: Path, key: dict, evaluate: Callable[[], dict]) -> dict:
+    """The round-0 model's val metrics: read from ``directory`` (the model's cache folder), or computed
+    by ``evaluate`` and stored there under a file lock. ``key``: what else decides them (the inference
+    and decoder settings, the metrics asked for); the model and the data are the folder's own key."""
+    path = Path(directory) / f"val_metrics_{stable_hash(key)}.json"
+    with FileLock(str(path) + ".lock"):
+        if not path.is_file():
+            atomic_write_json(path, evaluate())
+        return json.loads(path.read_text())

@@ -43,7 +43,7 @@ from al_bench.loop.labeled import LabeledSet, RevealedSource, annotation_counts
 from al_bench.loop.pieces import Pieces, real_pieces
 from al_bench.loop.preflight import check_paths
 from al_bench.loop.results import JobInfo, RunResult, current_job, write_result
-from al_bench.loop.round0 import cached_round0, round0_key
+from al_bench.loop.round0 import cached_round0, cached_round0_metrics, round0_key
 from al_bench.loop.state import (
     RunState,
     atomic_write_bytes,
@@ -122,6 +122,7 @@ class ActiveLearningRun:
         self.seed = int(cfg.seed)
         self.plan = kind_plan(cfg)
         self.rounds = self.plan.rounds
+        self._round0_dir: Path | None = None  # the round-0 model's cache folder, once round 0 trained or loaded
         self.key = run_key(cfg)
         self.dir = state_dir(Path(cfg.paths.state_dir), self.key)
         self.tracker = MlflowTracker.from_config(cfg.tracking)
@@ -196,7 +197,7 @@ class ActiveLearningRun:
             "n_labeled": float(len(labeled)),
             **self._annotation_counts(labeled, sources),
             **train_stats,
-            **self._evaluate(model, sources.val),
+            **self._evaluate_round(r, model, sources.val),
         }
         if r == 0:
             metrics.update(self._decoder_ceiling(sources))
@@ -235,8 +236,9 @@ class ActiveLearningRun:
         if r > 0:
             return train()
         key = round0_key(sources.fingerprint, result_config(self.cfg), self.seed, labeled.ids)
+        self._round0_dir = Path(self.cfg.paths.cache_dir) / self.plan.cache / key
         model, stats, cached = cached_round0(
-            Path(self.cfg.paths.cache_dir) / self.plan.cache / key,
+            self._round0_dir,
             train,
             lambda path, m: self.pieces.save_model(path, m, self.cfg),
             self.pieces.load_model,
@@ -247,6 +249,17 @@ class ActiveLearningRun:
 
     def _rare_families(self) -> list[str]:
         return list(self.cfg.data.get("rare_families") or ())
+
+    def _evaluate_round(self, r: int, model, val) -> dict[str, float]:
+        """:meth:`_evaluate`; at round 0 shared through the round-0 cache (every strategy of a seed
+        evaluates the same model on the same val)."""
+        if r > 0:
+            return self._evaluate(model, val)
+        key = {
+            "infer": OmegaConf.to_container(self.cfg.infer, resolve=True),
+            "rare_families": self._rare_families(),
+        }
+        return cached_round0_metrics(self._round0_dir, key, lambda: self._evaluate(model, val))
 
     def _evaluate(self, model, val) -> dict[str, float]:
         """COCOeval keypoint metrics, per-family AP and person-count accuracy of ``model`` on val."""

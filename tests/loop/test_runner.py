@@ -1,5 +1,6 @@
 """The AL runner with fake data/pose/strategy pieces: rounds, MLflow logging, determinism, resume."""
 
+import dataclasses
 import json
 import logging
 import shutil
@@ -71,6 +72,32 @@ def test_strategies_share_l0_and_the_round0_model(tmp_path, compose_cfg, caplog)
     l0 = [[i for i, r in s.labeled["labeled"] if r == 0] for s in (s1, s2)]
     assert l0[0] == l0[1]
     assert s1.metrics[0]["ap"] == s2.metrics[0]["ap"]
+
+
+def test_round0_val_metrics_are_computed_once_per_round0_model_and_inference_config(tmp_path, compose_cfg):
+    def counting_pieces(calls: list):
+        pieces = fake_pieces()
+
+        def predict(model, source, ids, cfg, want=("results",)):
+            if tuple(want) == ("results",):  # a val evaluation (the fake strategies read peaks)
+                calls.append(len(calls))
+            return pieces.predict(model, source, ids, cfg, want)
+
+        return dataclasses.replace(pieces, predict=predict)
+
+    first_calls, second_calls, other_calls = [], [], []
+    first = compose_cfg(tmp_path, "strategy=random")
+    run_experiment(first, counting_pieces(first_calls))
+    second = compose_cfg(tmp_path, "strategy=coreset")
+    run_experiment(second, counting_pieces(second_calls))
+    other = compose_cfg(tmp_path, "strategy=coreset", "infer.decode.min_mean_score=0.3", "run_name=other")
+    run_experiment(other, counting_pieces(other_calls))
+    rounds = first.al.rounds
+    assert (len(first_calls), len(second_calls), len(other_calls)) == (rounds + 1, rounds, rounds + 1)
+    m1, m2 = _summary(first)[2].metrics[0], _summary(second)[2].metrics[0]
+    assert {k: v for k, v in m1.items() if k.startswith(("ap", "eval"))} == {
+        k: v for k, v in m2.items() if k.startswith(("ap", "eval"))
+    }
 
 
 def test_rerun_of_finished_run_logs_nothing_new(tmp_path, compose_cfg, caplog):
