@@ -1,4 +1,5 @@
-"""Where torch work runs: the one reading of a ``device`` setting (``auto``, ``cpu``, ``cuda:1``, ...).
+"""Where and how torch work runs: the one reading of a ``device`` setting (``auto``, ``cpu``,
+``cuda:1``, ...) and of a ``channels_last`` setting.
 
 Shared by training, inference, the exact index, core-set and the ResNet embedder; it knows nothing
 of any of them.
@@ -14,3 +15,8 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+def memory_format(channels_last: bool) -> torch.memory_format:
+    """The tensor memory format a ``train.channels_last`` / ``infer.channels_last`` setting asks for."""
+    return torch.channels_last if channels_last else torch.contiguous_format

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from al_bench.data.sources import build_sources
+from al_bench.devices import memory_format
 from al_bench.evaluate import val_metrics
 from al_bench.loop.labeled import LabeledSet, RevealedSource
 from al_bench.loop.pieces import real_pieces
@@ -46,9 +47,11 @@ def _rate(n_images: int, fn: Callable[[], Any]) -> tuple[float, float]:
 def bare_train_rate(cfg: Mapping[str, Any], batch: dict, steps: int) -> float:
     """Images/s of forward + backward + optimizer step on one ready batch (no data loading)."""
     torch.manual_seed(0)
-    model = build_model(cfg["model"]).train().to(memory_format=_memory_format(cfg["train"]))
+    # The bare rates run in the memory format the harness runs the model in.
+    channels_last = bool(cfg["train"]["channels_last"])
+    model = build_model(cfg["model"]).train().to(memory_format=memory_format(channels_last))
     optimizer = build_optimizer(model, cfg["train"])
-    x = model_input(batch, torch.device("cpu"), bool(cfg["train"]["channels_last"]))
+    x = model_input(batch, torch.device("cpu"), channels_last)
     targets = [batch[k] for k in ("heatmaps", "pafs", "mask")]
 
     def step() -> None:
@@ -61,16 +64,11 @@ def bare_train_rate(cfg: Mapping[str, Any], batch: dict, steps: int) -> float:
     return _rate(steps * x.shape[0], lambda: [step() for _ in range(steps)])[1]
 
 
-def _memory_format(section: Mapping[str, Any]) -> torch.memory_format:
-    """The memory format a ``train`` or ``infer`` section runs the model in: the bare rates use it too."""
-    return torch.channels_last if bool(section.get("channels_last", False)) else torch.contiguous_format
-
-
 @torch.no_grad()
-def bare_infer_rate(model, batch_size: int, repeats: int, memory_format=torch.contiguous_format) -> float:
+def bare_infer_rate(model, batch_size: int, repeats: int, layout=torch.contiguous_format) -> float:
     """Images/s of the model's forward pass on a ready batch."""
-    model.eval().to(memory_format=memory_format)
-    x = torch.randn(batch_size, 3, model.input_size, model.input_size).contiguous(memory_format=memory_format)
+    model.eval().to(memory_format=layout)
+    x = torch.randn(batch_size, 3, model.input_size, model.input_size).contiguous(memory_format=layout)
     model(x)
     # The median of three: one short timing on a shared machine can be 30 % off either way.
     timings = [_rate(repeats * batch_size, lambda: [model(x) for _ in range(repeats)])[1] for _ in range(3)]
@@ -124,12 +122,9 @@ def profile_round(
         model = load_checkpoint(Path(checkpoint))[0].eval()
     _profile_val(cfg, model, sources.val, out)
     _profile_selection(cfg, model, sources, labeled, out)
-    out["bare_infer_img_per_s"] = bare_infer_rate(
-        model,
-        int(cfg.infer.batch_size),
-        25,
-        _memory_format(cfg.infer),  # 800 images, as the pool
-    )
+    layout = memory_format(bool(cfg.infer.channels_last))
+    repeats = 25  # 800 images, as the pool
+    out["bare_infer_img_per_s"] = bare_infer_rate(model, int(cfg.infer.batch_size), repeats, layout)
     for part in ("pool_infer", "val_eval", "val_predict"):
         out[f"{part}_ratio"] = out[f"{part}_img_per_s"] / out["bare_infer_img_per_s"]
     out["torch_threads"] = float(torch.get_num_threads())

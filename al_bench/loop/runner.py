@@ -122,9 +122,8 @@ class ActiveLearningRun:
         self.seed = int(cfg.seed)
         self.plan = kind_plan(cfg)
         self.rounds = self.plan.rounds
-        self._round0_dir: Path | None = (
-            None  # the round-0 model's cache folder, once round 0 trained or loaded
-        )
+        # The round-0 model's cache folder, set once round 0 is trained or loaded.
+        self._round0_dir: Path | None = None
         self.key = run_key(cfg)
         self.dir = state_dir(Path(cfg.paths.state_dir), self.key)
         self.tracker = MlflowTracker.from_config(cfg.tracking)

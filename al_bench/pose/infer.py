@@ -21,7 +21,7 @@ from al_bench.data.dataset import CachedInputBatches, HeightResizedImages, PoseD
 from al_bench.data.skeleton import LIMBS, NUM_KEYPOINTS, flip_permutation
 from al_bench.data.targets import cell_centers
 from al_bench.data.transforms import normalized_pad
-from al_bench.devices import resolve_device
+from al_bench.devices import memory_format, resolve_device
 from al_bench.pose.decode import DecodeParams, decode_batch, peak_values, to_coco_results
 from al_bench.pose.models import PoseNet
 from al_bench.pose.train import source_image_cache
@@ -240,13 +240,11 @@ def predict(
     scales = [float(s) for s in infer.get("scales", [1.0])]
     flip = bool(infer.get("flip", False))
     # The memory format is set either way, so predictions do not depend on how the model was trained.
-    memory_format = (
-        torch.channels_last if bool(infer.get("channels_last", False)) else torch.contiguous_format
-    )
-    model.eval().to(device, memory_format=memory_format)
+    layout = memory_format(bool(infer.get("channels_last", False)))
+    model.eval().to(device, memory_format=layout)
     results, peaks, features, heatmaps = [], [], [], []
     for batch in tqdm(_loader(model, source, image_ids, cfg, infer), desc="predict", leave=False):
-        x = batch["image"].to(device).contiguous(memory_format=memory_format)
+        x = batch["image"].to(device).contiguous(memory_format=layout)
         feats = model.backbone(x)
         valid = _valid_columns(batch, feats.shape[-1], x.shape[-1])
         if "features" in want:

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from al_bench.data.dataset import PoseDataset
 from al_bench.data.image_cache import image_cache
 from al_bench.data.transforms import normalize_batch
-from al_bench.devices import resolve_device
+from al_bench.devices import memory_format, resolve_device
 from al_bench.pose.loss import openpose_loss
 from al_bench.pose.models import PoseNet, build_model
 from al_bench.threads import set_cpu_threads
@@ -172,7 +172,7 @@ def model_input(batch: Mapping[str, torch.Tensor], device: torch.device, channel
         x = normalize_batch(batch["pixels"].to(device, non_blocking=True))
     else:
         x = batch["image"].to(device, non_blocking=True)
-    return x.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+    return x.contiguous(memory_format=memory_format(channels_last))
 
 
 class WeightAverage:
