@@ -156,6 +156,7 @@ class InferConfig:
     scales: list[float] = MISSING
     resize: str = MISSING  # long_side (letterbox square) | height (OpenPose's test protocol)
     channels_last: bool = MISSING
+    overlap: bool = True  # helper threads read and decode while the model runs (the same results)
     decode: DecodeConfig = field(default_factory=DecodeConfig)
 
 

@@ -16,9 +16,11 @@ METRIC_NAMES: tuple[str, ...] = ("ap", "ap50", "ap75", "apm", "apl", "ar", "ar50
 
 
 def _results_coco(gt: COCO, results: Sequence[dict]) -> COCO:
-    """``gt.loadRes`` without its prints and without mutating the caller's dicts."""
+    """``gt.loadRes`` without its prints and without mutating the caller's dicts: it adds ``id``,
+    ``area`` and ``bbox`` to each dict and only reads the keypoint lists, so a copy of each dict
+    suffices (a deep copy of every keypoint list was a third of val's metric time)."""
     with contextlib.redirect_stdout(io.StringIO()):
-        return gt.loadRes(copy.deepcopy(list(results)))
+        return gt.loadRes([dict(r) for r in results])
 
 
 def evaluate_keypoints(

@@ -43,6 +43,7 @@ NON_RESULT_KEYS = (
     "train.log_every",
     "infer.batch_size",
     "infer.num_workers",
+    "infer.overlap",
     "embedding.batch_size",
     "embedding.num_workers",
     "embedding.progress",

@@ -25,6 +25,7 @@ from al_bench.devices import memory_format, resolve_device
 from al_bench.pose.decode import DecodeParams, decode_batch, peak_values, to_coco_results
 from al_bench.pose.models import PoseNet
 from al_bench.pose.train import source_image_cache
+from al_bench.threads import InOrder, read_ahead
 
 WANTS = ("results", "peaks", "features", "heatmaps")
 
@@ -214,6 +215,32 @@ def _pooled(feats: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
 
 
 @torch.no_grad()
+def _batch_outputs(
+    batch: dict,
+    heat: torch.Tensor | None,
+    paf: torch.Tensor | None,
+    pooled: torch.Tensor | None,
+    want: Sequence[str],
+    max_peaks: int,
+    stride: int,
+    params: DecodeParams,
+) -> dict[str, Any]:
+    """What :func:`predict` keeps of one batch: peak values, heatmaps, pooled features (CPU tensors or
+    None) and COCO results (in original-image pixels)."""
+    results: list[dict] = []
+    if "results" in want:
+        for i, poses in enumerate(decode_batch(heat, paf, stride, params)):
+            offset = batch["offset"][i].numpy()
+            results += to_coco_results(poses, int(batch["image_id"][i]), float(batch["scale"][i]), offset)
+    return {
+        "peaks": peak_values(heat, max_peaks).cpu() if "peaks" in want else None,
+        "heatmaps": heat[:, :NUM_KEYPOINTS].cpu() if "heatmaps" in want else None,
+        "features": pooled,
+        "results": results,
+    }
+
+
+@torch.no_grad()
 def predict(
     model: PoseNet, source: Any, image_ids: Sequence[int], cfg: Mapping[str, Any], want: Sequence[str] = WANTS
 ) -> Predictions:
@@ -242,27 +269,29 @@ def predict(
     # The memory format is set either way, so predictions do not depend on how the model was trained.
     layout = memory_format(bool(infer.get("channels_last", False)))
     model.eval().to(device, memory_format=layout)
-    results, peaks, features, heatmaps = [], [], [], []
-    for batch in tqdm(_loader(model, source, image_ids, cfg, infer), desc="predict", leave=False):
-        x = batch["image"].to(device).contiguous(memory_format=layout)
-        feats = model.backbone(x)
-        valid = _valid_columns(batch, feats.shape[-1], x.shape[-1])
-        if "features" in want:
-            features.append(_pooled(feats, valid).float().cpu())
-        if not {"results", "peaks", "heatmaps"} & set(want):
-            continue
-        heat, paf = _forward_maps(model, x, flip, scales, feats)
-        if valid is not None:  # nothing is found in another image's padding
-            keep = _valid_columns(batch, heat.shape[-1], x.shape[-1]).to(heat.device, heat.dtype)
-            heat, paf = heat * keep, paf * keep
-        if "heatmaps" in want:
-            heatmaps.append(heat[:, :NUM_KEYPOINTS].cpu())
-        if "peaks" in want:
-            peaks.append(peak_values(heat, max_peaks).cpu())
-        if "results" in want:
-            for i, poses in enumerate(decode_batch(heat, paf, model.stride, params)):
-                offset = batch["offset"][i].numpy()
-                results += to_coco_results(poses, int(batch["image_id"][i]), float(batch["scale"][i]), offset)
+    maps_wanted = bool({"results", "peaks", "heatmaps"} & set(want))
+    # Reading the next batch and finding peaks / decoding the last one run on helper threads while
+    # the model runs (infer.overlap): with one torch thread, the job's second core does them.
+    overlap = bool(infer.get("overlap", True))
+    loader = _loader(model, source, image_ids, cfg, infer)
+    with InOrder(overlap) as outputs:
+        for batch in tqdm(read_ahead(loader, overlap), total=len(loader), desc="predict", leave=False):
+            x = batch["image"].to(device).contiguous(memory_format=layout)
+            feats = model.backbone(x)
+            valid = _valid_columns(batch, feats.shape[-1], x.shape[-1])
+            pooled = _pooled(feats, valid).float().cpu() if "features" in want else None
+            heat = paf = None
+            if maps_wanted:
+                heat, paf = _forward_maps(model, x, flip, scales, feats)
+                if valid is not None:  # nothing is found in another image's padding
+                    keep = _valid_columns(batch, heat.shape[-1], x.shape[-1]).to(heat.device, heat.dtype)
+                    heat, paf = heat * keep, paf * keep
+            outputs.submit(_batch_outputs, batch, heat, paf, pooled, want, max_peaks, model.stride, params)
+        parts = outputs.results()
+    results = [r for part in parts for r in part["results"]]
+    peaks, features, heatmaps = (
+        [p[k] for p in parts if p[k] is not None] for k in ("peaks", "features", "heatmaps")
+    )
     return Predictions(
         image_ids=np.asarray([int(i) for i in image_ids], dtype=np.int64),
         results=results,

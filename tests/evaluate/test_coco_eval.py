@@ -1,6 +1,7 @@
 """evaluate_keypoints: perfect results, analytically displaced keypoints, empty results."""
 
 import contextlib
+import copy
 import io
 from pathlib import Path
 
@@ -61,6 +62,16 @@ def test_ground_truth_as_results_scores_one(coco_sample):
     assert set(metrics) == set(METRIC_NAMES)
     for name in ("ap", "ap50", "ap75", "apm", "apl", "ar"):
         assert metrics[name] == pytest.approx(1.0), name
+
+
+def test_evaluation_leaves_the_callers_results_as_they_were(coco_sample):
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO(str(coco_sample / "person_keypoints_sample.json"))
+    results = [_result(np.asarray(a["keypoints"], float), a["image_id"]) for a in gt.anns.values()]
+    before = copy.deepcopy(results)
+    first = evaluate_keypoints(gt, results)
+    assert results == before  # loadRes adds id / area / bbox to the dicts it is given: to copies
+    assert evaluate_keypoints(gt, results) == first
 
 
 @pytest.mark.parametrize("target_oks", [0.62, 0.81, 0.93])

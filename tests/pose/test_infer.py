@@ -209,3 +209,20 @@ def test_height_resized_batches_leave_the_widest_image_as_it_is_alone(coco_sourc
     # not equal, since cells within the receptive field of its right edge see the batch's padding).
     narrow = int(np.argmin(widths))
     np.testing.assert_allclose(batched.features[narrow], alone.features[narrow], atol=0.2)
+
+
+def test_overlapped_prediction_equals_the_serial_one(synthetic_sources, compose_cfg):
+    """infer.overlap reads and decodes on helper threads: the same outputs, to the bit, in the same order."""
+    _, val = synthetic_sources
+    ids = val.image_ids.tolist()[::-1]
+    outputs = {}
+    for overlap in (True, False):
+        cfg = compose_cfg("model=tiny", "infer.device=cpu", "infer.batch_size=5", f"infer.overlap={overlap}")
+        sigma, paf_width = target_encoding(cfg)
+        oracle = OracleNet(val, ids, cfg.model.input_size, cfg.model.stride, sigma, paf_width)
+        outputs[overlap] = predict(oracle, val, ids, cfg)
+    fast, slow = outputs[True], outputs[False]
+    assert len(slow.results) >= len(ids) // 2 and fast.results == slow.results
+    for key in ("peaks", "features", "heatmaps"):
+        np.testing.assert_array_equal(getattr(fast, key), getattr(slow, key))
+    assert fast.image_ids.tolist() == ids
