@@ -303,18 +303,17 @@ def limb_connections(
         ``(score, global peak a, global peak b, keypoint a, keypoint b)`` tuples; global peak indices
         count over the concatenated ``peaks``.
     """
-    offsets = np.cumsum([0] + [len(p) for p in peaks])
-    limbs, first, second = [], [], []
-    for limb, (ka, kb) in enumerate(LIMBS):
-        na, nb = len(peaks[ka]), len(peaks[kb])
-        if na and nb:
-            i, j = np.divmod(np.arange(na * nb), nb)
-            limbs.append(np.full(na * nb, limb))
-            first.append(i + offsets[ka])
-            second.append(j + offsets[kb])
-    if not limbs:
+    counts = np.asarray([len(p) for p in peaks])
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    # Every pair (i, j) of every limb's candidates, limb by limb, i-major: one index array each.
+    ends = np.asarray(LIMBS)
+    nb = counts[ends[:, 1]]
+    pairs = counts[ends[:, 0]] * nb
+    if not pairs.any():
         return []
-    limb, ga, gb = np.concatenate(limbs), np.concatenate(first), np.concatenate(second)
+    limb = np.repeat(np.arange(len(LIMBS)), pairs)
+    i, j = np.divmod(np.arange(len(limb)) - np.repeat(np.cumsum(pairs) - pairs, pairs), nb[limb])
+    ga, gb = i + offsets[ends[limb, 0]], j + offsets[ends[limb, 1]]
     all_peaks = np.concatenate(peaks, axis=0)
     a, delta = all_peaks[ga, :2], all_peaks[gb, :2] - all_peaks[ga, :2]
     length = np.linalg.norm(delta, axis=-1)
@@ -327,9 +326,11 @@ def limb_connections(
     score = (dots.mean(axis=-1) + prior).astype(np.float32)
     valid = ((dots > params.paf_threshold).mean(axis=-1) > params.min_paf_fraction) & (score > 0)
     valid &= length > 1e-6
-    kinds = np.asarray(LIMBS, dtype=np.int64)[limb]
     order = np.flatnonzero(valid)[np.argsort(-score[valid], kind="stable")]
-    return [(float(score[n]), int(ga[n]), int(gb[n]), int(kinds[n, 0]), int(kinds[n, 1])) for n in order]
+    kinds = ends[limb[order]]
+    return list(
+        zip(score[order].tolist(), ga[order].tolist(), gb[order].tolist(), *kinds.T.tolist(), strict=True)
+    )
 
 
 def assemble(
