@@ -30,7 +30,8 @@ class InOrder:
 
     ``enabled=False`` runs each call at once on the caller's thread (the same results). Torch and numpy
     release the GIL inside their kernels, so the helper's work (decoding, peak finding) runs on another
-    core while the caller's model runs its next batch.
+    core while the caller's model runs its next batch. Call :meth:`results` inside the ``with`` block:
+    leaving it cancels the calls that have not started.
     """
 
     def __init__(self, enabled: bool = True, ahead: int = 2) -> None:
