@@ -256,10 +256,8 @@ class ActiveLearningRun:
         evaluates the same model on the same val)."""
         if r > 0:
             return self._evaluate(model, val)
-        key = {
-            "infer": OmegaConf.to_container(self.cfg.infer, resolve=True),
-            "rare_families": self._rare_families(),
-        }
+        # The inference settings that decide results (not batch size, workers or overlap).
+        key = {"infer": result_config(self.cfg).get("infer"), "rare_families": self._rare_families()}
         return cached_round0_metrics(self._round0_dir, key, lambda: self._evaluate(model, val))
 
     def _evaluate(self, model, val) -> dict[str, float]:
