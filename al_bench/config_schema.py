@@ -199,6 +199,8 @@ class SyntheticDataConfig(DataConfig):
     seed: int = MISSING
     val_distribution: str = MISSING  # pool | balanced
     families: str = MISSING  # upright | all (data/synthetic/scene.py FAMILY_MIXES)
+    burst_share: Number = MISSING  # share of the pool that is frames of a few bursts (writer.burst_plan)
+    n_bursts: int = MISSING
     images_subdir: str = MISSING
     rare_families: list[str] = MISSING
 

@@ -1,7 +1,7 @@
 """``al-bench-data``: generate the synthetic data set and inspect a generated one.
 
     al-bench-data synthetic --out DIR --n-pool N --n-val M --seed S [--image-size 128]
-                            [--val-distribution pool|balanced]
+                            [--val-distribution pool|balanced] [--burst-share 0.6 --n-bursts 10]
     al-bench-data inspect DIR [--split pool|val] [--sheet PATH] [--n-sheet 32]
     al-bench-data merge --labeled LABELED.json --export EXPORT.json --picks PICKS.json [--out OUT.json]
     al-bench-data ceiling ANNOTATIONS.json IMAGE_DIR [--input-size 368 --stride 8 --sigma 7 --paf-width 8]
@@ -53,6 +53,14 @@ def _parser() -> argparse.ArgumentParser:
         default="upright",
         help="pose-family mix (all: + lying, upside down)",
     )
+    # The benchmark's values (conf/data/synthetic.yaml), so that the command makes the set a run uses.
+    gen.add_argument(
+        "--burst-share",
+        type=float,
+        default=0.6,
+        help="share of the pool that is frames of a few near-duplicate bursts (0: independent images)",
+    )
+    gen.add_argument("--n-bursts", type=int, default=10, help="how many bursts those frames come from")
     ins = sub.add_parser("inspect", help="print statistics of a synthetic data set and write a contact sheet")
     ins.add_argument("dir", type=Path)
     ins.add_argument("--split", choices=("pool", "val"), default="pool")
@@ -171,7 +179,15 @@ def _merge(args: argparse.Namespace) -> None:
 def _synthetic(args: argparse.Namespace) -> None:
     start = time.perf_counter()
     paths = generate_synthetic(
-        args.out, args.n_pool, args.n_val, args.image_size, args.seed, args.val_distribution, args.families
+        args.out,
+        args.n_pool,
+        args.n_val,
+        args.image_size,
+        args.seed,
+        args.val_distribution,
+        args.families,
+        args.burst_share,
+        args.n_bursts,
     )
     elapsed = time.perf_counter() - start
     print(f"wrote {args.n_pool} pool + {args.n_val} val images to {paths.root} in {elapsed:.1f} s")
@@ -192,15 +208,26 @@ def _area_range(area: float) -> str:
     return "small" if area < 32**2 else "medium" if area < 96**2 else "large"
 
 
+def _bursts_line(bursts: Counter, n_images: int) -> str:
+    n_frames = sum(bursts.values())
+    line = f"burst frames (near-duplicates): {n_frames} ({100.0 * n_frames / max(n_images, 1):.1f} %)"
+    if bursts:
+        lengths = bursts.values()
+        line += f" in {len(bursts)} bursts of {min(lengths)}-{max(lengths)} frames"
+    return line
+
+
 def inspect_dataset(directory: Path, split: str) -> tuple[CocoKeypoints, list[str]]:
     """Load a generated split and describe it: sizes (COCO area ranges), facing, visibility, crowds,
-    person-free images, pose families, scenes."""
+    person-free images, burst frames, pose families, scenes."""
     ann = directory / (POOL_ANN if split == "pool" else VAL_ANN)
     source = CocoKeypoints(ann, directory / IMAGES_SUBDIR, require_keypoints=False)
     families, facings, scenes, people, vis = Counter(), Counter(), Counter(), Counter(), Counter()
-    areas_kp, areas_all, crowd_images, person_free = Counter(), Counter(), 0, 0
+    areas_kp, areas_all, crowd_images, person_free, bursts = Counter(), Counter(), 0, 0, Counter()
     for image_id in source.image_ids:
         attrs = source.attributes(image_id)
+        if attrs.get("burst") is not None:
+            bursts[attrs["burst"]] += 1
         scenes[attrs.get("scene_type", "?")] += 1
         anns = source.annotations(image_id)
         persons = [a for a in anns if not a.get("iscrowd", 0) and a["num_keypoints"] > 0]
@@ -223,6 +250,7 @@ def inspect_dataset(directory: Path, split: str) -> tuple[CocoKeypoints, list[st
         f"person-free images: {person_free} ({100.0 * person_free / max(n_images, 1):.1f} %)",
         f"crowd regions (iscrowd 1): {n_crowd}, in {crowd_images} images",
         f"labelled keypoints hidden (v = 1): {100.0 * vis[1] / max(labelled, 1):.1f} % of {labelled}",
+        _bursts_line(bursts, n_images),
     ]
     lines += _table("area of persons with keypoints (COCO ranges)", areas_kp, AREA_RANGES)
     lines += _table("area of all persons, num_keypoints 0 included", areas_all, AREA_RANGES)

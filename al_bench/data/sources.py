@@ -73,6 +73,8 @@ def _synthetic_params(data_cfg) -> dict:
         "seed": int(data_cfg.seed),
         "val_distribution": str(data_cfg.val_distribution),
         "families": str(data_cfg.families),
+        "burst_share": float(data_cfg.burst_share),
+        "n_bursts": int(data_cfg.n_bursts),
     }
 
 
@@ -129,6 +131,8 @@ def _generate_into(root: Path, params: dict) -> None:
             params["seed"],
             params["val_distribution"],
             params["families"],
+            params["burst_share"],
+            params["n_bursts"],
         )
         (tmp / COMPLETE_MARKER).write_text(json.dumps(params))
         os.rename(tmp, root)

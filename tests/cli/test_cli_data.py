@@ -40,11 +40,16 @@ def test_synthetic_then_inspect(tmp_path, capsys):
     medium = sum(32**2 <= a["area"] < 96**2 for a in persons)
     assert re.search(rf"medium\s+{medium}\s", printed)
     assert "crowd regions (iscrowd 1):" in printed and "scene types" in printed
+    bursts = Counter(img["attributes"]["burst"] for img in pool["images"])  # the default: 60 % in bursts
+    assert bursts[None] == 5 and sorted(bursts[b] for b in bursts if b is not None) == [2, 2, 3]
+    assert "burst frames (near-duplicates): 7 (58.3 %) in 3 bursts of 2-3 frames" in printed
     assert f"contact sheet: {sheet}" in printed
     assert Image.open(sheet).size == (6 * 192, 192 + 12)
 
     assert main(["inspect", str(out), "--split", "val"]) == 0
-    assert "4 images" in capsys.readouterr().out and (out / "sheet_val.png").exists()
+    printed = capsys.readouterr().out
+    assert "4 images" in printed and (out / "sheet_val.png").exists()
+    assert "burst frames (near-duplicates): 0 (0.0 %)" in printed
 
 
 def test_synthetic_families_option_brings_back_rotated_people(tmp_path):

@@ -89,7 +89,7 @@ def synthetic_root(tmp_path_factory) -> Path:
     """The tiny synthetic set of conftest.TINY (40 pool / 20 val), generated once for the module."""
     root = tmp_path_factory.mktemp("data") / "synthetic"
     params = {"n_pool": 40, "n_val": 20, "image_size": 128, "seed": 0, "val_distribution": "pool",
-              "families": "upright"}  # fmt: skip
+              "families": "upright", "burst_share": 0.6, "n_bursts": 10}  # fmt: skip
     return ensure_synthetic(OmegaConf.create({"root": str(root), **params}))
 
 

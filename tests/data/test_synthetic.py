@@ -288,3 +288,92 @@ def test_area_is_the_drawn_pixel_area():
         anns = scene_annotations(scene, 1)
         drawn = (scene.image != 0).any(axis=-1).sum()
         assert anns[0]["area"] == drawn
+
+
+# --------------------------------------------------------------------------- bursts (video-like pool)
+
+
+@pytest.fixture(scope="module")
+def burst_set(tmp_path_factory):
+    """300 pool images, 60 % of them frames of 10 bursts (the benchmark's shares), and 20 val images."""
+    return syn.generate_synthetic(
+        tmp_path_factory.mktemp("bursts"), n_pool=300, n_val=20, seed=7, burst_share=0.6, n_bursts=10
+    )
+
+
+def _frames_by_burst(coco: COCO) -> dict[int, list[int]]:
+    bursts: dict[int, list[int]] = {}
+    for image_id, img in sorted(coco.imgs.items()):
+        if img["attributes"]["burst"] is not None:
+            bursts.setdefault(img["attributes"]["burst"], []).append(image_id)
+    return bursts
+
+
+def _same_people(coco: COCO, first: int, other: int) -> list[tuple[dict, dict]]:
+    """The annotations of the same drawn person (``id % 100``) in two frames."""
+    by_person = {a["id"] % 100: a for a in coco.imgToAnns.get(other, [])}
+    return [
+        (a, by_person[a["id"] % 100]) for a in coco.imgToAnns.get(first, []) if a["id"] % 100 in by_person
+    ]
+
+
+def test_burst_plan_spreads_equal_bursts_over_the_pool():
+    plan = syn.burst_plan(100, 0.6, 7, seed=0)
+    assert (plan >= 0).sum() == 60 and set(plan[plan >= 0]) == set(range(7))
+    assert sorted(Counter(plan[plan >= 0].tolist()).values()) == [8, 8, 8, 9, 9, 9, 9]
+    assert not np.array_equal(np.sort(np.nonzero(plan >= 0)[0]), np.arange(60)), "frames are not one block"
+    assert np.array_equal(plan, syn.burst_plan(100, 0.6, 7, seed=0))
+    assert (syn.burst_plan(100, 0.0, 7, seed=0) == -1).all()
+    assert set(syn.burst_plan(5, 0.6, 10, seed=0)) == {-1, 0}, "a tiny pool gets fewer bursts of >= 2 frames"
+    with pytest.raises(ValueError, match="burst_share must be in"):
+        syn.burst_plan(100, 1.0, 7, seed=0)
+    with pytest.raises(ValueError, match="n_bursts must be >= 1"):
+        syn.burst_plan(100, 0.5, 0, seed=0)
+
+
+def test_burst_frames_are_near_duplicates_of_one_scene(burst_set):
+    pool = _load(burst_set.pool_ann)
+    bursts = _frames_by_burst(pool)
+    assert len(bursts) == 10 and sum(map(len, bursts.values())) == 180
+    for frames in bursts.values():
+        first, *others = frames
+        families = pool.imgs[first]["attributes"]["pose_families"]
+        base = np.asarray(Image.open(burst_set.image_dir / pool.imgs[first]["file_name"]), dtype=float)
+        for other in others:
+            assert pool.imgs[other]["attributes"]["pose_families"] == families  # the same people
+            image = np.asarray(Image.open(burst_set.image_dir / pool.imgs[other]["file_name"]), dtype=float)
+            assert 0 < np.abs(image - base).mean() < 25, "another frame, not another scene"
+            for a, b in _same_people(pool, first, other):
+                ka, kb = _kps(a), _kps(b)
+                both = (ka[:, 2] > 0) & (kb[:, 2] > 0)
+                if not a["iscrowd"] and both.any():  # each person stepped by at most FRAME_STEP_PX
+                    step = np.abs(ka[both, :2] - kb[both, :2]).max(axis=0)
+                    assert (step <= 2 * syn.FRAME_STEP_PX).all()
+    moved = [
+        _kps(a)[:, :2].tolist() != _kps(b)[:, :2].tolist()
+        for frames in bursts.values()
+        for a, b in _same_people(pool, frames[0], frames[1])
+        if not a["iscrowd"] and a["num_keypoints"]
+    ]
+    assert sum(moved) >= 0.8 * len(moved) > 0, "people move between frames"
+
+
+def test_burst_pool_keeps_the_person_free_share_and_val_has_no_bursts(burst_set):
+    pool, val = _load(burst_set.pool_ann), _load(burst_set.val_ann)
+    bursts = _frames_by_burst(pool)
+    empty = [b for b, frames in bursts.items() if all(not pool.imgToAnns.get(i) for i in frames)]
+    assert len(empty) == 2, "ceil(12 % of 10) bursts film nobody, the others always somebody"
+    assert all(pool.imgToAnns.get(frames[0]) for b, frames in bursts.items() if b not in empty)
+    free = [i for i in pool.getImgIds() if not any(not a["iscrowd"] for a in pool.imgToAnns.get(i, []))]
+    assert 0.10 <= len(free) / len(pool.imgs) <= 0.3
+    assert all(img["attributes"]["burst"] is None for img in val.imgs.values())
+
+
+def test_independent_images_of_a_burst_pool_are_those_of_a_plain_pool(tmp_path, burst_set):
+    plain = syn.generate_synthetic(tmp_path, n_pool=300, n_val=20, seed=7)
+    pool = _load(burst_set.pool_ann)
+    singles = [i for i, img in pool.imgs.items() if img["attributes"]["burst"] is None][:5]
+    for image_id in singles:
+        name = pool.imgs[image_id]["file_name"]
+        assert (plain.image_dir / name).read_bytes() == (burst_set.image_dir / name).read_bytes()
+    assert plain.val_ann.read_bytes() == burst_set.val_ann.read_bytes()

@@ -58,6 +58,10 @@ BACKGROUND_PEOPLE_PROB, BACKGROUND_HEIGHT = 0.1, (0.16, 0.3)  # too small for CO
 CROWD_PROB, CROWD_SIZE, CROWD_HEIGHT = 0.1, (6, 12), (0.1, 0.2)
 TRUNCATION_PROB = 0.05  # a person placed so that it may extend past the image border
 OCCLUDER_PROB, STICKS_PROB = 0.1, 0.1
+# A frame of a burst (a static camera filming one scene, ``writer.burst_plan``): each person of the
+# scene steps by up to FRAME_STEP_PX pixels per axis and the sensor adds Gaussian noise, so frames are
+# near-duplicates that no hash finds and that teach the model next to nothing the first frame did not.
+FRAME_STEP_PX, FRAME_NOISE_STD = 3, 4.0
 MAX_OCCLUDER_TRIES = 3
 COCO_MIN_KEYPOINT_AREA = 32**2  # COCO gives smaller persons num_keypoints 0
 
@@ -269,6 +273,7 @@ def render_scene(
     occluders: bool = True,
     flat_background: tuple[int, int, int] | None = None,
     clutter: bool = True,
+    frame_rng: np.random.Generator | None = None,
 ) -> Scene:
     """Render one image.
 
@@ -282,6 +287,9 @@ def render_scene(
         occluders: allow occluding rectangles.
         flat_background: paint the background this one colour instead of a texture (tests).
         clutter: allow limb-like sticks, background people and crowds.
+        frame_rng: render one frame of a burst: the scene ``rng`` describes, its people each moved by a
+            small step and sensor noise added, both drawn from this generator (``rng`` draws the same
+            scene for every frame).
     """
     size = int(image_size)
     scene_type = SCENE_TYPES[int(rng.integers(len(SCENE_TYPES)))]
@@ -296,6 +304,9 @@ def render_scene(
     crowd = _crowd(rng, size) if extras and rng.random() < CROWD_PROB else []
     people, n_persons = _sample_people(rng, size, family_probs, n_persons, extras, closeups=not forced)
     main = people[-n_persons:] if n_persons else []
+    if frame_rng is not None:
+        for person in people:
+            person.pose.shift(frame_rng.integers(-FRAME_STEP_PX, FRAME_STEP_PX + 1, size=2).astype(float))
     for attempt in range(MAX_OCCLUDER_TRIES + 1):
         # Occlusion stays moderate: occluders that hide most of a person are drawn elsewhere, and after
         # a few tries the image goes without them.
@@ -310,6 +321,9 @@ def render_scene(
     for p, person in enumerate(people):
         person.mask = owner == p + 1
     crowd_mask = (labels == CROWD_LABEL) if crowd else None
+    if frame_rng is not None:
+        noise = frame_rng.normal(0.0, FRAME_NOISE_STD, image.shape)
+        image = np.clip(image + noise, 0, 255).astype(np.uint8)
     return Scene(image, labels, people, crowd_mask, scene_type, n_occ, n_sticks)
 
 
