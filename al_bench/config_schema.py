@@ -157,6 +157,7 @@ class InferConfig:
     resize: str = MISSING  # long_side (letterbox square) | height (OpenPose's test protocol)
     channels_last: bool = MISSING
     overlap: bool = True  # helper threads read and decode while the model runs (the same results)
+    jit: bool = True  # CPU: the forward pass as one TorchScript graph, without the GIL (the same results)
     decode: DecodeConfig = field(default_factory=DecodeConfig)
 
 

@@ -33,6 +33,7 @@ from al_bench.pose.checkpoint import load_checkpoint
 from al_bench.pose.infer import predict
 from al_bench.pose.loss import openpose_loss
 from al_bench.pose.models import build_model
+from al_bench.pose.traced import traced_forward
 from al_bench.pose.train import build_optimizer, fit, labeled_dataset, model_input
 
 
@@ -65,13 +66,17 @@ def bare_train_rate(cfg: Mapping[str, Any], batch: dict, steps: int) -> float:
 
 
 @torch.no_grad()
-def bare_infer_rate(model, batch_size: int, repeats: int, layout=torch.contiguous_format) -> float:
-    """Images/s of the model's forward pass on a ready batch."""
+def bare_infer_rate(
+    model, batch_size: int, repeats: int, layout=torch.contiguous_format, traced: bool = False
+) -> float:
+    """Images/s of the model's forward pass on a ready batch (``traced``: as ``infer.jit`` runs it)."""
     model.eval().to(memory_format=layout)
     x = torch.randn(batch_size, 3, model.input_size, model.input_size).contiguous(memory_format=layout)
-    model(x)
+    forward = traced_forward(model, x) if traced else model
+    forward(x)
+    forward(x)  # a trace optimises its graph on its first calls
     # The median of three: one short timing on a shared machine can be 30 % off either way.
-    timings = [_rate(repeats * batch_size, lambda: [model(x) for _ in range(repeats)])[1] for _ in range(3)]
+    timings = [_rate(repeats * batch_size, lambda: [forward(x) for _ in range(repeats)])[1] for _ in range(3)]
     return sorted(timings)[1]
 
 
@@ -125,8 +130,12 @@ def profile_round(
     layout = memory_format(bool(cfg.infer.channels_last))
     repeats = 25  # 800 images, as the pool
     out["bare_infer_img_per_s"] = bare_infer_rate(model, int(cfg.infer.batch_size), repeats, layout)
+    # The traced graph (infer.jit) is itself faster than the eager model: both yardsticks are shown.
+    traced = bare_infer_rate(model, int(cfg.infer.batch_size), repeats, layout, traced=True)
+    out["bare_traced_infer_img_per_s"] = traced
     for part in ("pool_infer", "val_eval", "val_predict"):
         out[f"{part}_ratio"] = out[f"{part}_img_per_s"] / out["bare_infer_img_per_s"]
+        out[f"{part}_traced_ratio"] = out[f"{part}_img_per_s"] / traced
     out["torch_threads"] = float(torch.get_num_threads())
     return out
 
@@ -178,21 +187,23 @@ def _profile_selection(cfg, model, sources, labeled: LabeledSet, out: dict) -> N
 
 ROWS = (
     ("data: PoseDataset items (aug + targets)", "data_item_per_s", None),
-    ("train: fit (loader + fwd/bwd + step)", "fit_img_per_s", "fit_ratio"),
+    ("train: fit (loader + fwd/bwd + step)", "fit_img_per_s", "fit"),
     ("train: bare fwd/bwd + step, ready batch", "bare_train_img_per_s", None),
-    ("val: predict (forward + decode)", "val_predict_img_per_s", "val_predict_ratio"),
-    ("val: predict + decode + metrics (COCOeval, families)", "val_eval_img_per_s", "val_eval_ratio"),
-    ("select: pool inference (uncertainty_s)", "pool_infer_img_per_s", "pool_infer_ratio"),
+    ("val: predict (forward + decode)", "val_predict_img_per_s", "val_predict"),
+    ("val: predict + decode + metrics (COCOeval, families)", "val_eval_img_per_s", "val_eval"),
+    ("select: pool inference (uncertainty_s)", "pool_infer_img_per_s", "pool_infer"),
     ("bare forward, ready batch", "bare_infer_img_per_s", None),
+    ("bare forward, traced (infer.jit)", "bare_traced_infer_img_per_s", None),
 )
 
 
 def format_profile(out: Mapping[str, float]) -> str:
     """A Markdown table: rates, ratios to the bare rates, and the val / selection time split."""
-    lines = ["| part | img/s | ratio to bare |", "| --- | --- | --- |"]
-    for label, rate, ratio in ROWS:
-        shown = f"{out[ratio]:.2f}" if ratio else ""
-        lines.append(f"| {label} | {out[rate]:.1f} | {shown} |")
+    lines = ["| part | img/s | ratio to bare | ratio to traced bare |", "| --- | --- | --- | --- |"]
+    for label, rate, part in ROWS:
+        shown = f"{out[part + '_ratio']:.2f}" if part else ""
+        traced = f"{out[part + '_traced_ratio']:.2f}" if part and part + "_traced_ratio" in out else ""
+        lines.append(f"| {label} | {out[rate]:.1f} | {shown} | {traced} |")
     split = ", ".join(
         f"{k.removeprefix('val_')} {out[k]:.2f} s" for k in ("val_forward_s", "val_decode_s", "val_metrics_s")
     )

@@ -44,6 +44,7 @@ NON_RESULT_KEYS = (
     "infer.batch_size",
     "infer.num_workers",
     "infer.overlap",
+    "infer.jit",
     "embedding.batch_size",
     "embedding.num_workers",
     "embedding.progress",

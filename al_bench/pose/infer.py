@@ -24,6 +24,7 @@ from al_bench.data.transforms import normalized_pad
 from al_bench.devices import memory_format, resolve_device
 from al_bench.pose.decode import DecodeParams, decode_batch, peak_values, to_coco_results
 from al_bench.pose.models import PoseNet
+from al_bench.pose.traced import traced_forward
 from al_bench.pose.train import source_image_cache
 from al_bench.threads import InOrder, read_ahead
 
@@ -273,16 +274,26 @@ def predict(
     # Reading the next batch and finding peaks / decoding the last one run on helper threads while
     # the model runs (infer.overlap): with one torch thread, the job's second core does them.
     overlap = bool(infer.get("overlap", True))
+    # One TorchScript graph for backbone + stages where it gives the same floats (a PoseNet, whose
+    # forward has no data-dependent Python, on CPU, no test-time augmentation): it runs without the
+    # GIL, so the helper threads do not slow the model (infer.jit; al_bench/pose/traced.py).
+    jit = bool(infer.get("jit", True)) and isinstance(model, PoseNet) and device.type == "cpu"
+    jit = jit and scales == [1.0] and not flip
     loader = _loader(model, source, image_ids, cfg, infer)
     with InOrder(overlap) as outputs:
         for batch in tqdm(read_ahead(loader, overlap), total=len(loader), desc="predict", leave=False):
             x = batch["image"].to(device).contiguous(memory_format=layout)
-            feats = model.backbone(x)
+            heat = paf = None
+            if maps_wanted and jit:
+                feats, heat, paf = traced_forward(model, x)(x)
+                heat, paf = heat.float().contiguous(), paf.float().contiguous()
+            else:
+                feats = model.backbone(x)
             valid = _valid_columns(batch, feats.shape[-1], x.shape[-1])
             pooled = _pooled(feats, valid).float().cpu() if "features" in want else None
-            heat = paf = None
             if maps_wanted:
-                heat, paf = _forward_maps(model, x, flip, scales, feats)
+                if heat is None:
+                    heat, paf = _forward_maps(model, x, flip, scales, feats)
                 if valid is not None:  # nothing is found in another image's padding
                     keep = _valid_columns(batch, heat.shape[-1], x.shape[-1]).to(heat.device, heat.dtype)
                     heat, paf = heat * keep, paf * keep

@@ -24,7 +24,9 @@ def test_profile_round_script_prints_the_table_and_sane_ratios(tmp_path):
     out = json.loads("{" + last)
     assert "| train: fit (loader + fwd/bwd + step) |" in table and "val (20 images)" in table
     assert "selection over 40 unlabeled" in table
-    for ratio in ("fit_ratio", "pool_infer_ratio", "val_eval_ratio", "val_predict_ratio"):
+    ratios = ("fit_ratio", "pool_infer_ratio", "val_eval_ratio", "val_predict_ratio", "val_eval_traced_ratio")
+    for ratio in ratios:
         assert 0.0 < out[ratio] < 3.0, (ratio, out[ratio])
+    assert out["bare_traced_infer_img_per_s"] > 0 and "| bare forward, traced (infer.jit) |" in table
     assert out["val_eval_s"] >= out["val_predict_s"] > 0 and out["val_metrics_s"] > 0
     assert out["fit_first_extra_s"] >= 0 and out["n_val"] == 20 and out["n_pool_unlabeled"] == 40

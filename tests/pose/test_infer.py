@@ -226,3 +226,69 @@ def test_overlapped_prediction_equals_the_serial_one(synthetic_sources, compose_
     for key in ("peaks", "features", "heatmaps"):
         np.testing.assert_array_equal(getattr(fast, key), getattr(slow, key))
     assert fast.image_ids.tolist() == ids
+
+
+def _trained_like(cfg) -> nn.Module:
+    """The tiny model with weights and BatchNorm statistics away from their initial values."""
+    torch.manual_seed(0)
+    model = build_model(cfg.model)
+    with torch.no_grad():
+        for t in [*model.parameters(), *model.buffers()]:
+            if t.is_floating_point():
+                t.add_(0.05 * torch.randn_like(t))
+                if t.dim() == 1:
+                    t.abs_()  # BatchNorm scales and variances stay positive
+    return model
+
+
+def test_traced_prediction_equals_the_eager_one(synthetic_sources, compose_cfg):
+    """infer.jit runs backbone + stages as one TorchScript graph: the same outputs, to the bit."""
+    _, val = synthetic_sources
+    ids = val.image_ids.tolist()
+    from al_bench.pose.traced import _TRACES
+
+    outputs, models = {}, {}
+    for jit in (True, False):
+        cfg = compose_cfg("model=tiny", "infer.device=cpu", "infer.batch_size=5", f"infer.jit={jit}")
+        want = ("results", "peaks", "features", "heatmaps")
+        models[jit] = _trained_like(cfg)
+        outputs[jit] = predict(models[jit], val, ids, cfg, want=want)
+    assert models[True] in _TRACES and models[False] not in _TRACES, "the traced path ran"
+    traced, eager = outputs[True], outputs[False]
+    assert len(eager.results) > 0 and traced.results == eager.results
+    for key in ("peaks", "features", "heatmaps"):
+        np.testing.assert_array_equal(getattr(traced, key), getattr(eager, key))
+
+
+SMALL_MODEL = {
+    "name": "tiny", "backbone": "tiny", "input_size": 32, "stride": 4, "widths": [8, 8, 8],
+    "convs_per_block": 1, "batch_norm": True, "num_refinement_stages": 1,
+    "initial_stage": {"width": 8, "depth": 1, "kernel": 3, "head_width": 8, "separate_branches": False},
+    "refinement_stage": {"width": 8, "depth": 1, "kernel": 3, "head_width": 8, "separate_branches": False},
+}  # fmt: skip
+
+
+def test_the_trace_follows_the_models_weights():
+    """The cached trace shares the model's tensors: an in-place update reaches it, replaced tensors
+    make a new trace, and a trace never stands in for another model."""
+    from al_bench.pose import traced
+
+    model = build_model(SMALL_MODEL).eval()
+    x = torch.randn(2, 3, 32, 32)
+
+    def same(trace) -> bool:
+        with torch.no_grad():
+            return all(
+                torch.equal(a, b) for a, b in zip(trace(x), traced.PlainForward(model)(x), strict=True)
+            )
+
+    first = traced.traced_forward(model, x)
+    assert same(first) and traced.traced_forward(model, x[:1]) is first  # any batch size, one trace
+    with torch.no_grad():
+        next(model.parameters()).mul_(2.0)
+    assert traced.traced_forward(model, x) is first and same(first)
+    weight = next(model.parameters())
+    weight.data = weight.data.clone() * 0.5
+    second = traced.traced_forward(model, x)
+    assert second is not first and same(second)
+    assert traced.traced_forward(build_model(SMALL_MODEL).eval(), x) is not second
