@@ -25,7 +25,10 @@ def test_synthetic_is_generated_once_atomically(tmp_path):
     cfg = _cfg("synthetic", tmp_path, n_pool=8, n_val=3)
     first = sources.build_sources(cfg)
     root = Path(cfg.root)
-    assert root.name == "v4_seed0_pool8_val3_128px_pool_upright_bursts0.6x10" and (root / sources.COMPLETE_MARKER).exists()
+    assert (
+        root.name == "v4_seed0_pool8_val3_128px_pool_upright_bursts0.6x10"
+        and (root / sources.COMPLETE_MARKER).exists()
+    )
     assert first.name == "synthetic" and len(first.fingerprint) == 16
     # Nothing is filtered with labels: person-free images stay in the pool and in val.
     assert first.pool.image_ids.tolist() == list(range(1, 9)) and first.val.image_ids.tolist() == [9, 10, 11]
