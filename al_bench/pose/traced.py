@@ -6,7 +6,8 @@ back between its ops. :func:`~al_bench.pose.infer.predict` decodes the last batc
 fell from ~600 to ~120 img/s with a Python thread beside it, the traced one from ~780 to ~665
 (docs/BENCHMARKS.md, round profile). The graph runs the same aten kernels in the same order, so on CPU
 its outputs equal the eager ones to the bit (tests/pose/test_infer.py); it is not used on other
-devices, where a fuser may merge kernels and change the floats.
+devices, where a fuser may merge kernels and change the floats. It pays when the job has a free core
+for the helper thread; the presets that run two jobs on two cores turn it off (conf/experiment/quick.yaml).
 """
 
 from __future__ import annotations
