@@ -130,7 +130,8 @@ def profile_round(
     layout = memory_format(bool(cfg.infer.channels_last))
     repeats = 25  # 800 images, as the pool
     out["bare_infer_img_per_s"] = bare_infer_rate(model, int(cfg.infer.batch_size), repeats, layout)
-    # The traced graph (infer.jit) is itself faster than the eager model: both yardsticks are shown.
+    # The traced graph (infer.jit) runs at its own rate (equal to the eager one or faster, measured):
+    # both yardsticks are shown.
     traced = bare_infer_rate(model, int(cfg.infer.batch_size), repeats, layout, traced=True)
     out["bare_traced_infer_img_per_s"] = traced
     for part in ("pool_infer", "val_eval", "val_predict"):

@@ -164,6 +164,20 @@ def _forward_maps(
     return (heat_sum / n).contiguous(), (paf_sum / n).contiguous()
 
 
+def _model_outputs(
+    model: PoseNet, x: torch.Tensor, maps_wanted: bool, jit: bool, flip: bool, scales: Sequence[float]
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """Backbone feature maps and, when ``maps_wanted``, the averaged last-stage heatmaps and PAFs
+    (NCHW float32): from the cached trace when ``jit``, else eagerly (:func:`_forward_maps`)."""
+    if maps_wanted and jit:
+        feats, heat, paf = traced_forward(model, x)(x)
+        return feats, heat.float().contiguous(), paf.float().contiguous()
+    feats = model.backbone(x)
+    if not maps_wanted:
+        return feats, None, None
+    return feats, *_forward_maps(model, x, flip, scales, feats)
+
+
 def _infer_cfg(cfg: Mapping[str, Any]) -> dict:
     infer = dict(cfg.get("infer") or {})
     infer.setdefault("device", cfg.get("train", {}).get("device", "auto"))
@@ -283,20 +297,12 @@ def predict(
     with InOrder(overlap) as outputs:
         for batch in tqdm(read_ahead(loader, overlap), total=len(loader), desc="predict", leave=False):
             x = batch["image"].to(device).contiguous(memory_format=layout)
-            heat = paf = None
-            if maps_wanted and jit:
-                feats, heat, paf = traced_forward(model, x)(x)
-                heat, paf = heat.float().contiguous(), paf.float().contiguous()
-            else:
-                feats = model.backbone(x)
+            feats, heat, paf = _model_outputs(model, x, maps_wanted, jit, flip, scales)
             valid = _valid_columns(batch, feats.shape[-1], x.shape[-1])
             pooled = _pooled(feats, valid).float().cpu() if "features" in want else None
-            if maps_wanted:
-                if heat is None:
-                    heat, paf = _forward_maps(model, x, flip, scales, feats)
-                if valid is not None:  # nothing is found in another image's padding
-                    keep = _valid_columns(batch, heat.shape[-1], x.shape[-1]).to(heat.device, heat.dtype)
-                    heat, paf = heat * keep, paf * keep
+            if maps_wanted and valid is not None:  # nothing is found in another image's padding
+                keep = _valid_columns(batch, heat.shape[-1], x.shape[-1]).to(heat.device, heat.dtype)
+                heat, paf = heat * keep, paf * keep
             outputs.submit(_batch_outputs, batch, heat, paf, pooled, want, max_peaks, model.stride, params)
         parts = outputs.results()
     results = [r for part in parts for r in part["results"]]
