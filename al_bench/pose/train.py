@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import copy
 import math
-import multiprocessing
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import Dataset, Sampler
 from tqdm.auto import tqdm
 
 from al_bench.data.dataset import PoseDataset
 from al_bench.data.image_cache import image_cache
+from al_bench.data.shared_batches import SharedBatches
 from al_bench.data.transforms import normalize_batch
 from al_bench.devices import memory_format, resolve_device
 from al_bench.pose.loss import openpose_loss
@@ -104,8 +104,8 @@ class EpochBatches(Sampler[list[tuple[int, int]]]):
     a new permutation drawn from a generator seeded with ``seed``; the last partial batch of a pass is
     dropped when there is at least one full batch (BatchNorm dislikes a batch of one).
 
-    Carrying the epoch in the index lets one DataLoader iterator (its workers started once per fit)
-    serve every pass, while augmentation stays seeded per (seed, epoch, index): the number of workers
+    Carrying the epoch in the index lets one set of data workers (started once per fit) serve every
+    pass, while augmentation stays seeded per (seed, epoch, index): the number of workers
     never changes the run.
     """
 
@@ -141,22 +141,20 @@ def target_encoding(cfg: Mapping[str, Any]) -> tuple[float, float]:
     return float(sigma), float(width)
 
 
-def make_loader(dataset: Dataset, train_cfg: Mapping[str, Any], seed: int, steps: int) -> DataLoader:
-    """The loader of one fit: ``steps`` seeded batches (:class:`EpochBatches`) from one iterator."""
-    workers = int(train_cfg["num_workers"])
-    return DataLoader(
+# What train_steps reads of an item; the workers build nothing else into their slots.
+TRAINING_FIELDS = ("pixels", "heatmaps", "pafs", "mask")
+
+
+def training_batches(dataset: Dataset, train_cfg: Mapping[str, Any], seed: int, steps: int) -> SharedBatches:
+    """The batches of one fit: ``steps`` seeded batches (:class:`EpochBatches`) built by
+    ``train.num_workers`` processes, started once per fit (0: built in this process)."""
+    return SharedBatches(
         dataset,
-        batch_sampler=EpochBatches(len(dataset), int(train_cfg["batch_size"]), steps, seed),
-        num_workers=workers,
-        worker_init_fn=_single_thread_worker if workers else None,
-        multiprocessing_context=_worker_context() if workers else None,
+        EpochBatches(len(dataset), int(train_cfg["batch_size"]), steps, seed),
+        TRAINING_FIELDS,
+        workers=int(train_cfg["num_workers"]),
+        worker_init=_single_thread_worker,
     )
-
-
-def _worker_context() -> str | None:
-    """``fork`` where the platform has it: a Hydra joblib job runs in a loky process, whose default
-    start method cannot start DataLoader workers (and ``spawn`` would pickle the whole source)."""
-    return "fork" if "fork" in multiprocessing.get_all_start_methods() else None
 
 
 def _single_thread_worker(_: int) -> None:
@@ -306,10 +304,11 @@ def fit(
     if bool(train_cfg["channels_last"]):
         model.to(memory_format=torch.channels_last)
     steps = num_steps(train_cfg, len(labeled_ids), warm)
-    loader = make_loader(labeled_dataset(cfg, source, labeled_ids), train_cfg, int(cfg["seed"]), steps)
     optimizer = build_optimizer(model, train_cfg, warm)
     scheduler = build_scheduler(optimizer, train_cfg, steps)
-    run = train_steps(model, iter(loader), optimizer, scheduler, steps, train_cfg, device)
+    dataset = labeled_dataset(cfg, source, labeled_ids)
+    with training_batches(dataset, train_cfg, int(cfg["seed"]), steps) as batches:
+        run = train_steps(model, batches, optimizer, scheduler, steps, train_cfg, device)
     tail = run["losses"][-max(1, steps // 10) :]
     stats = {
         "train_time_s": run["train_time_s"],
