@@ -81,7 +81,11 @@ def bare_infer_rate(
 
 
 def profile_round(
-    cfg, n_labeled: int = 200, fit_steps: int = 80, checkpoint: str | Path | None = None
+    cfg,
+    n_labeled: int = 200,
+    fit_steps: int = 80,
+    checkpoint: str | Path | None = None,
+    fit_repeats: int = 3,
 ) -> dict[str, float]:
     """Time each part of one AL round on ``cfg``'s data and model (see the module docstring).
 
@@ -89,6 +93,8 @@ def profile_round(
         cfg: the composed config (``data``, ``model``, ``train``, ``infer``, ``strategy``, ``seed``).
         n_labeled: size of the labelled set the round trains on (drawn with ``cfg.seed``).
         fit_steps: optimizer steps of the timed fit.
+        fit_repeats: timed fits, each followed by a bare run: the ratio is the median of the pairs'
+            (one ~10 s timing on a shared machine can be 10-20 % off).
         checkpoint: a trained model (e.g. a round-0 model of the cache) to evaluate and select with
             instead of the profile's own ``fit_steps`` model: decoding costs more on an untrained
             model's noisy maps than on the loop's models (400 steps and more).
@@ -108,20 +114,7 @@ def profile_round(
     items = min(len(dataset), 200)
     out["data_item_per_s"] = _rate(items, lambda: [dataset[i] for i in range(items)])[1]
 
-    fit_cfg = _with_steps(cfg, fit_steps)
-    batch_size = int(cfg.train.batch_size)
-    warm_up_steps = 5
-    start = time.perf_counter()
-    fit(_with_steps(cfg, warm_up_steps), revealed, labeled.ids)
-    warm_up_s = time.perf_counter() - start
-    start = time.perf_counter()
-    model, _ = fit(fit_cfg, revealed, labeled.ids)
-    out["fit_s"] = time.perf_counter() - start
-    out["fit_img_per_s"] = fit_steps * batch_size / out["fit_s"]
-    out["fit_first_extra_s"] = max(warm_up_s - warm_up_steps / fit_steps * out["fit_s"], 0.0)
-    batch = torch.utils.data.default_collate([dataset[i] for i in range(batch_size)])
-    out["bare_train_img_per_s"] = bare_train_rate(cfg, batch, fit_steps)
-    out["fit_ratio"] = out["fit_img_per_s"] / out["bare_train_img_per_s"]
+    model = _profile_fit(cfg, revealed, labeled.ids, dataset, fit_steps, fit_repeats, out)
 
     if checkpoint is not None:
         model = load_checkpoint(Path(checkpoint))[0].eval()
@@ -139,6 +132,30 @@ def profile_round(
         out[f"{part}_traced_ratio"] = out[f"{part}_img_per_s"] / traced
     out["torch_threads"] = float(torch.get_num_threads())
     return out
+
+
+def _profile_fit(cfg, source, ids, dataset, steps: int, repeats: int, out: dict):
+    """``repeats`` timed fits, each beside a bare run right after it; returns the last fit's model."""
+    batch_size = int(cfg.train.batch_size)
+    warm_up_steps = 5
+    warm_up_s = _rate(0, lambda: fit(_with_steps(cfg, warm_up_steps), source, ids))[0]
+    batch = torch.utils.data.default_collate([dataset[i] for i in range(batch_size)])
+    fit_cfg = _with_steps(cfg, steps)
+    fits, bares = [], []
+    for _ in range(max(int(repeats), 1)):
+        start = time.perf_counter()
+        model, _ = fit(fit_cfg, source, ids)
+        fits.append(time.perf_counter() - start)
+        bares.append(bare_train_rate(cfg, batch, steps))
+    ratios = sorted(steps * batch_size / f / b for f, b in zip(fits, bares, strict=True))
+    out["fit_s"] = float(np.median(fits))
+    out["fit_img_per_s"] = steps * batch_size / out["fit_s"]
+    out["fit_first_extra_s"] = max(warm_up_s - warm_up_steps / steps * out["fit_s"], 0.0)
+    out["bare_train_img_per_s"] = float(np.median(bares))
+    out["fit_ratio"] = float(np.median(ratios))
+    out["fit_ratio_min"], out["fit_ratio_max"] = ratios[0], ratios[-1]
+    out["fit_repeats"] = float(len(ratios))
+    return model
 
 
 def _with_steps(cfg, steps: int):
@@ -217,6 +234,8 @@ def format_profile(out: Mapping[str, float]) -> str:
         f"selection over {int(out['n_pool_unlabeled'])} unlabeled: {select}",
         (
             f"fit {out['fit_s']:.1f} s (the process's first fit: +{out['fit_first_extra_s']:.1f} s once); "
+            f"fit ratio median of {int(out['fit_repeats'])} fit/bare pairs, range "
+            f"{out['fit_ratio_min']:.2f}-{out['fit_ratio_max']:.2f}; "
             f"{platform.machine()}, {int(out['torch_threads'])} torch thread(s)"
         ),
     ]
