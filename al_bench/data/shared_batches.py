@@ -6,6 +6,9 @@ their descriptors through a helper thread of the worker, which must win the work
 code), and the training process then faults in pages it has never touched. For a small model on CPU
 that took 5-7 ms of a ~115 ms step, and more CPU beside it (docs/BENCHMARKS.md, round profile). Here
 each worker owns a few slots, mapped once before the fork, and only a slot number crosses a pipe.
+
+Workers are forked, wherever the platform can: a Hydra joblib job runs in a loky process, whose default
+start method cannot start them, and ``spawn`` would pickle the whole data source.
 """
 
 from __future__ import annotations
