@@ -138,7 +138,9 @@ def _profile_fit(cfg, source, ids, dataset, steps: int, repeats: int, out: dict)
     """``repeats`` timed fits, each beside a bare run right after it; returns the last fit's model."""
     batch_size = int(cfg.train.batch_size)
     warm_up_steps = 5
-    warm_up_s = _rate(0, lambda: fit(_with_steps(cfg, warm_up_steps), source, ids))[0]
+    start = time.perf_counter()
+    fit(_with_steps(cfg, warm_up_steps), source, ids)
+    warm_up_s = time.perf_counter() - start
     batch = torch.utils.data.default_collate([dataset[i] for i in range(batch_size)])
     fit_cfg = _with_steps(cfg, steps)
     fits, bares = [], []

@@ -19,7 +19,7 @@ import pickle
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from multiprocessing.connection import Connection, wait
-from typing import Any, Self
+from typing import Any, NoReturn, Self
 
 import torch
 
@@ -36,9 +36,19 @@ class _Failure:
             self.error = RuntimeError(f"{type(error).__name__}: {error}")
 
 
-def collate_fields(items: Sequence[Mapping[str, Any]], fields: Sequence[str]) -> dict[str, torch.Tensor]:
-    """``{field: (B, ...) tensor}``: the items' ``fields`` stacked (what ``default_collate`` gives them)."""
-    return {k: torch.stack([torch.as_tensor(item[k]) for item in items]) for k in fields}
+def collate_fields(
+    items: Sequence[Mapping[str, Any]],
+    fields: Sequence[str],
+    out: Mapping[str, torch.Tensor] | None = None,
+) -> dict[str, torch.Tensor]:
+    """``{field: (B, ...) tensor}``: the items' ``fields`` stacked (what ``default_collate`` gives them),
+    into the first ``B`` rows of ``out``'s tensors when given (a slot)."""
+    return {
+        k: torch.stack(
+            [torch.as_tensor(item[k]) for item in items], out=None if out is None else out[k][: len(items)]
+        )
+        for k in fields
+    }
 
 
 def _shared_like(batch: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -95,10 +105,9 @@ class SharedBatches(Iterator[dict[str, torch.Tensor]]):
         if first is not None and workers and "fork" in multiprocessing.get_all_start_methods():
             self._slots = [[_shared_like(self._first) for _ in range(slots)] for _ in range(workers)]
             self._start(batch_sampler, workers, slots, worker_init)
-        self._pending_first = first
 
-    def _build(self, indices: Sequence[Any]) -> dict[str, torch.Tensor]:
-        return collate_fields([self.dataset[i] for i in indices], self.fields)
+    def _build(self, indices: Sequence[Any], out: Mapping[str, torch.Tensor] | None = None) -> dict:
+        return collate_fields([self.dataset[i] for i in indices], self.fields, out)
 
     def _start(self, batch_sampler: Any, workers: int, slots: int, worker_init: Any) -> None:
         context = multiprocessing.get_context("fork")
@@ -124,20 +133,23 @@ class SharedBatches(Iterator[dict[str, torch.Tensor]]):
 
     def __next__(self) -> dict[str, torch.Tensor]:
         self._release()
-        indices = next(self._order, None) if self._served else self._pending_first
-        if indices is None:
-            self.close()
-            raise StopIteration
         batch, self._served = self._served, self._served + 1
-        if batch == 0:
+        if batch == 0:  # built in __init__ (None: an empty sampler)
             first, self._first = self._first, None
-            return first
+            return first if first is not None else self._stop()
+        indices = next(self._order, None)
+        if indices is None:
+            self._stop()
         if not self._procs:
             return self._build(indices)
         worker = (batch - 1) % len(self._procs)
         slot = self._receive(worker, batch)
         self._held = (worker, slot)
         return {k: t[: len(indices)] for k, t in self._slots[worker][slot].items()}
+
+    def _stop(self) -> NoReturn:
+        self.close()
+        raise StopIteration
 
     def _release(self) -> None:
         if self._held is not None:
@@ -210,10 +222,7 @@ def _work(
             if batch == 0 or (batch - 1) % workers != worker:
                 continue
             slot = free.recv()
-            items = [batches.dataset[i] for i in indices]
-            target = batches._slots[worker][slot]
-            for key in batches.fields:
-                torch.stack([torch.as_tensor(item[key]) for item in items], out=target[key][: len(items)])
+            batches._build(indices, out=batches._slots[worker][slot])
             ready.send(slot)
     except (EOFError, BrokenPipeError, KeyboardInterrupt):
         return  # the training process has gone, or is going (Ctrl-C reaches the whole process group)

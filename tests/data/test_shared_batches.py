@@ -74,3 +74,8 @@ def test_a_worker_that_dies_is_named(workers):
 def test_it_needs_a_re_iterable_sampler():
     with pytest.raises(TypeError, match="re-iterable batch sampler"):
         SharedBatches(Items(), iter(BATCHES), ("x",), workers=1)
+
+
+def test_an_empty_sampler_gives_no_batches_and_starts_no_worker():
+    batches = SharedBatches(Items(), [], ("x",), workers=1)
+    assert not batches._procs and list(batches) == [] and list(batches) == []
